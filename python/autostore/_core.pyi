@@ -1,0 +1,168 @@
+"""Typed stubs of ``autostore._core``, the Rust transfer layer.
+
+Every blocking call releases the GIL and runs on one process-wide tokio runtime. Keys are relative to
+the store's root (the bucket for ``s3://bucket``, the directory for ``file:///root``), use ``/`` as the
+separator and never start with ``/``. Errors are the classes of :mod:`autostore.exceptions`:
+a missing object raises :class:`~autostore.exceptions.ObjectNotFoundError` (a ``FileNotFoundError``),
+refused credentials :class:`~autostore.exceptions.AccessDeniedError` (a ``PermissionError``), and every
+message names the URI.
+"""
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from os import PathLike
+from typing import final
+
+from typing_extensions import Buffer
+
+ProgressCallback = Callable[[int, int | None], object]
+"""Called as ``callback(bytes_done, bytes_total)`` from the calling thread, at most ~10 times a second."""
+
+__version__: str
+
+@final
+class Bytes(Buffer):
+    """Immutable bytes owned by Rust, exposed to Python without a copy through the buffer protocol."""
+
+    def __len__(self) -> int: ...
+    def __bytes__(self) -> bytes: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __getitem__(self, index: int | slice) -> int | bytes: ...
+    def __buffer__(self, flags: int) -> memoryview: ...
+    def to_bytes(self) -> bytes: ...
+
+@final
+class ObjectMeta:
+    """What a HEAD or LIST says of one object."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def last_modified(self) -> datetime: ...
+    @property
+    def etag(self) -> str | None: ...
+    @property
+    def version(self) -> str | None: ...
+
+@final
+class PutResult:
+    """What the server answered to a completed write."""
+
+    @property
+    def etag(self) -> str | None: ...
+    @property
+    def version(self) -> str | None: ...
+
+@final
+class ListResult:
+    """A one-level listing: the objects directly under a prefix and its sub-prefixes."""
+
+    @property
+    def objects(self) -> list[ObjectMeta]: ...
+    @property
+    def prefixes(self) -> list[str]: ...
+
+@final
+class Store:
+    """One object store: ``file:///abs/dir``, ``memory://`` or ``s3://bucket``.
+
+    S3-compatible services take ``endpoint``; plain ``http://`` endpoints are allowed only when the
+    endpoint itself says ``http``. ``profile`` is recorded in :attr:`identity` only; resolving a
+    profile into keys is the caller's job. Secrets never appear in ``repr``, logs or errors.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
+        region: str | None = None,
+        endpoint: str | None = None,
+        profile: str | None = None,
+        verify: bool = True,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        max_retries: int = 3,
+        retry_delay: float = 1.0,
+        multipart_threshold: int = 64 * 1024 * 1024,
+        multipart_chunksize: int = 16 * 1024 * 1024,
+        max_concurrency: int = 10,
+        skip_signature: bool = False,
+    ) -> None: ...
+    @property
+    def url(self) -> str:
+        """The store's root as a URL, e.g. ``s3://bucket`` (no credentials)."""
+    @property
+    def scheme(self) -> str:
+        """``file``, ``memory`` or ``s3``."""
+    @property
+    def identity(self) -> str:
+        """Scheme, endpoint, bucket, region and profile — never secrets. Equal stores share it."""
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    def head(self, key: str) -> ObjectMeta: ...
+    def exists(self, key: str) -> bool: ...
+    def is_dir(self, prefix: str) -> bool:
+        """True when at least one object lies under ``prefix/``."""
+    def get(self, key: str) -> Bytes: ...
+    def get_range(self, key: str, start: int, end: int) -> Bytes:
+        """Bytes ``[start, end)`` of the object."""
+    def put(self, key: str, data: Buffer, *, create_only: bool = False) -> PutResult:
+        """Write ``data`` in one request; ``create_only`` raises FileExistsError if ``key`` exists."""
+    def upload_file(
+        self, path: str | PathLike[str], key: str, *, progress: ProgressCallback | None = None
+    ) -> PutResult:
+        """Upload a local file; multipart above ``multipart_threshold``, aborted on any failure."""
+    def download_file(
+        self, key: str, path: str | PathLike[str], *, progress: ProgressCallback | None = None
+    ) -> ObjectMeta:
+        """Download into ``path`` through a temp file renamed into place only when complete.
+
+        Above ``multipart_threshold`` the object is fetched with concurrent ranged GETs pinned to
+        its ETag. Returns the metadata of the version downloaded.
+        """
+    def copy(self, src: str, dst: str, *, overwrite: bool = True) -> None: ...
+    def rename(self, src: str, dst: str, *, overwrite: bool = True) -> None: ...
+    def delete(self, key: str) -> None:
+        """Delete one object; deleting a missing object is not an error."""
+    def delete_many(self, keys: Sequence[str]) -> list[Exception | None]:
+        """Delete concurrently; one result per key, ``None`` for success."""
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix/``; returns how many were deleted."""
+    def list(self, prefix: str = "", *, recursive: bool = True) -> list[ObjectMeta]:
+        """Every object under ``prefix`` (recursive listings fan out over sub-prefixes in parallel)."""
+    def list_stream(self, prefix: str = "", *, chunk_size: int = 1000) -> Iterator[list[ObjectMeta]]:
+        """The recursive listing of ``prefix`` in chunks, as the server returns its pages."""
+    def list_dir(self, prefix: str = "") -> ListResult:
+        """One level under ``prefix``: objects and sub-prefixes (no trailing slash)."""
+    def glob(self, pattern: str) -> list[ObjectMeta]:
+        """Objects matching a pathlib-style pattern (``*``, ``?``, ``[...]`` in a segment, ``**`` across).
+
+        Lists only under the pattern's literal prefix; matching runs in Rust.
+        """
+    def find_by_stem(self, directory: str, stem: str) -> list[ObjectMeta]:
+        """Objects directly in ``directory`` named ``stem`` or ``stem.<anything>``, in one LIST."""
+    def get_many(self, keys: Sequence[str]) -> list[Bytes | Exception]:
+        """Fetch concurrently; one result per key, in order."""
+    def put_many(self, items: Sequence[tuple[str, Buffer]]) -> list[PutResult | Exception]:
+        """Write concurrently; one result per item, in order."""
+
+def copy_between(
+    src: Store,
+    src_key: str,
+    dst: Store,
+    dst_key: str,
+    *,
+    progress: ProgressCallback | None = None,
+) -> PutResult:
+    """Stream one object from ``src`` to ``dst`` (any two stores) without passing through Python."""
+
+def glob_match(pattern: str, key: str) -> bool:
+    """Whether ``key`` matches ``pattern`` under the same rules as :meth:`Store.glob`."""
+
+def glob_prefix(pattern: str) -> str:
+    """The literal directory prefix of ``pattern``: the part a listing can be narrowed to."""
