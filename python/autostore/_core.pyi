@@ -69,7 +69,8 @@ class Store:
     """One object store: ``file:///abs/dir``, ``memory://`` or ``s3://bucket``.
 
     S3-compatible services take ``endpoint``; plain ``http://`` endpoints are allowed only when the
-    endpoint itself says ``http``. ``profile`` is recorded in :attr:`identity` only; resolving a
+    endpoint itself says ``http``. ``backend="s3"`` serves a custom scheme (``minio://bucket``) over
+    the S3 protocol. ``profile`` is recorded in :attr:`identity` only; resolving a
     profile into keys is the caller's job. Secrets never appear in ``repr``, logs or errors.
     """
 
@@ -92,6 +93,8 @@ class Store:
         multipart_chunksize: int = 16 * 1024 * 1024,
         max_concurrency: int = 10,
         skip_signature: bool = False,
+        backend: str | None = None,
+        virtual_hosted_style: bool = False,
     ) -> None: ...
     @property
     def url(self) -> str:

@@ -15,7 +15,7 @@ pyo3::import_exception!(autostore.exceptions, ForkedProcessError);
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
-    #[error("{uri}: {source}")]
+    #[error("{uri}: {}", concise(source))]
     Store {
         uri: String,
         #[source]
@@ -42,6 +42,14 @@ pub enum CoreError {
     Forked,
     #[error("cannot start the I/O runtime: {0}")]
     Runtime(String),
+}
+
+/// The first line of an object_store error without the XML body servers attach to it.
+fn concise(source: &object_store::Error) -> String {
+    let text = source.to_string();
+    let line = text.lines().next().unwrap_or_default();
+    let line = line.split("<?xml").next().unwrap_or(line);
+    line.trim_end_matches([' ', ':']).to_string()
 }
 
 impl CoreError {

@@ -4,7 +4,6 @@ use pyo3::prelude::*;
 
 mod batch;
 mod error;
-#[path = "glob_tmp.rs"]
 mod glob;
 mod listing;
 mod progress;
@@ -39,7 +38,8 @@ fn copy_between(
 #[pyfunction]
 fn glob_match(pattern: &str, key: &str) -> PyResult<bool> {
     let pattern = glob::Pattern::new(pattern).map_err(error::CoreError::from)?;
-    Ok(pattern.matches(key))
+    // A trailing '/' selects directories; a key names an object.
+    Ok(!pattern.dirs_only() && pattern.matches(key))
 }
 
 /// The literal directory prefix of `pattern`.

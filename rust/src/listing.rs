@@ -206,6 +206,14 @@ pub async fn glob(store: &CoreStore, pattern: &str) -> Result<Vec<ObjectMeta>, C
     if pattern.dirs_only() {
         return Ok(Vec::new());
     }
+    if pattern.is_literal() {
+        // One HEAD answers a pattern without wildcards.
+        return match transfer::head(store, &literal_key(&pattern)).await {
+            Ok(meta) => Ok(vec![meta]),
+            Err(err) if err.is_not_found() => Ok(Vec::new()),
+            Err(err) => Err(err),
+        };
+    }
     let mut found = walk(store, &pattern, String::new(), 0).await?;
     found.sort_by(|a, b| a.location.cmp(&b.location));
     found.dedup_by(|a, b| a.location == b.location);
@@ -263,6 +271,19 @@ fn walk<'a>(
             }
         }
     })
+}
+
+/// The key a pattern without wildcards names.
+fn literal_key(pattern: &Pattern) -> String {
+    let names: Vec<&str> = pattern
+        .segments()
+        .iter()
+        .filter_map(|segment| match segment {
+            Segment::Literal(name) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    names.join("/")
 }
 
 fn join(dir: &str, name: &str) -> String {

@@ -41,7 +41,8 @@ impl PyStore {
         url, *, access_key_id=None, secret_access_key=None, session_token=None, region=None,
         endpoint=None, profile=None, verify=true, timeout=30.0, connect_timeout=10.0,
         max_retries=3, retry_delay=1.0, multipart_threshold=64*1024*1024,
-        multipart_chunksize=16*1024*1024, max_concurrency=10, skip_signature=false, backend=None
+        multipart_chunksize=16*1024*1024, max_concurrency=10, skip_signature=false, backend=None,
+        virtual_hosted_style=false
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -62,6 +63,7 @@ impl PyStore {
         max_concurrency: usize,
         skip_signature: bool,
         backend: Option<String>,
+        virtual_hosted_style: bool,
     ) -> PyResult<Self> {
         let retry_delay = if retry_delay == 0.0 {
             Duration::ZERO
@@ -85,6 +87,7 @@ impl PyStore {
             max_concurrency,
             skip_signature,
             backend,
+            virtual_hosted_style,
         };
         Ok(Self {
             inner: Arc::new(CoreStore::new(url, config)?),

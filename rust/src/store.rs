@@ -35,6 +35,8 @@ pub struct StoreConfig {
     pub skip_signature: bool,
     /// Forces the S3 protocol for a custom scheme such as `minio://`.
     pub backend: Option<String>,
+    /// `bucket.endpoint/key` instead of `endpoint/bucket/key`.
+    pub virtual_hosted_style: bool,
 }
 
 impl Default for StoreConfig {
@@ -56,6 +58,7 @@ impl Default for StoreConfig {
             max_concurrency: 10,
             skip_signature: false,
             backend: None,
+            virtual_hosted_style: false,
         }
     }
 }
@@ -205,11 +208,10 @@ impl CoreStore {
                 )));
             }
             client = client.with_allow_http(endpoint_url.scheme() == "http");
-            // S3-compatible services are reached by path: bucket names need no DNS entries.
-            builder = builder
-                .with_endpoint(endpoint.trim_end_matches('/'))
-                .with_virtual_hosted_style_request(false);
+            builder = builder.with_endpoint(endpoint.trim_end_matches('/'));
         }
+        // S3-compatible services are reached by path unless asked: bucket names need no DNS entries.
+        builder = builder.with_virtual_hosted_style_request(config.virtual_hosted_style);
         if let Some(key) = &config.access_key_id {
             builder = builder.with_access_key_id(key);
         }
