@@ -164,6 +164,19 @@ def copy_between(
 ) -> PutResult:
     """Stream one object from ``src`` to ``dst`` (any two stores) without passing through Python."""
 
+def copy_many(
+    src: Store,
+    dst: Store,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    progress: ProgressCallback | None = None,
+) -> list[PutResult | Exception]:
+    """Copy ``(src_key, dst_key)`` pairs concurrently, like :func:`copy_between` for each.
+
+    One result per pair, in order. ``progress`` sees the bytes of all copies together; its total is
+    ``None`` (the caller knows the batch's size from its listing).
+    """
+
 def glob_match(pattern: str, key: str) -> bool:
     """Whether ``key`` matches ``pattern`` under the same rules as :meth:`Store.glob`."""
 

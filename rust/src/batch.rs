@@ -5,6 +5,7 @@ use futures::stream::{self, StreamExt};
 use object_store::PutResult;
 
 use crate::error::CoreError;
+use crate::progress::Counter;
 use crate::store::{parse_key, CoreStore};
 use crate::transfer;
 
@@ -45,6 +46,28 @@ pub async fn delete_many(store: &CoreStore, keys: Vec<String>) -> Vec<Result<(),
         .await
 }
 
+/// Copies many objects between two stores (or within one), several at a time, adding every
+/// object's bytes to one shared counter so a single progress bar covers the whole batch.
+pub async fn copy_many(
+    source: &CoreStore,
+    destination: &CoreStore,
+    pairs: Vec<(String, String)>,
+    counter: &Counter,
+) -> Vec<Result<PutResult, CoreError>> {
+    // Each copy reports its own total; the batch total is known only to the caller.
+    let concurrency = batch_concurrency(source).min(batch_concurrency(destination));
+    stream::iter(pairs)
+        .map(|(from, to)| async move {
+            let own = Counter::new();
+            let result = transfer::copy_between(source, &from, destination, &to, &own).await;
+            counter.add(own.done());
+            result
+        })
+        .buffered(concurrency)
+        .collect()
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,6 +88,21 @@ mod tests {
         assert_eq!(got[0].as_ref().unwrap(), &Bytes::from("7"));
         assert!(got[1].as_ref().unwrap_err().is_not_found());
         assert_eq!(got[2].as_ref().unwrap(), &Bytes::from("42"));
+
+        let target = CoreStore::new("memory://batch-target", StoreConfig::default()).unwrap();
+        let pairs = vec![
+            ("k/1".to_string(), "c/1".to_string()),
+            ("gone".to_string(), "c/2".to_string()),
+        ];
+        let counter = Counter::new();
+        let copied = block_on(copy_many(&store, &target, pairs, &counter)).unwrap();
+        assert!(copied[0].is_ok());
+        assert!(copied[1].as_ref().unwrap_err().is_not_found());
+        assert_eq!(
+            block_on(transfer::get(&target, "c/1")).unwrap().unwrap(),
+            Bytes::from("1")
+        );
+        assert_eq!(counter.done(), 1);
 
         let deleted = block_on(delete_many(&store, vec!["k/7".into(), "../bad".into()])).unwrap();
         assert!(deleted[0].is_ok());

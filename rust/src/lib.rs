@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod batch;
+mod cache;
 mod error;
 mod glob;
 mod listing;
@@ -34,6 +35,29 @@ fn copy_between(
     Ok(runtime::wait_for(py, Some(&progress), copy)?.into())
 }
 
+/// Copies many objects from `src` to `dst` concurrently; one result per pair, in order.
+#[pyfunction]
+#[pyo3(signature = (src, dst, pairs, *, progress=None))]
+fn copy_many(
+    py: Python<'_>,
+    src: &PyStore,
+    dst: &PyStore,
+    pairs: Vec<(String, String)>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Vec<Py<PyAny>>> {
+    let progress = Progress::new(progress);
+    let copies =
+        async { Ok(batch::copy_many(&src.inner, &dst.inner, pairs, &progress.counter).await) };
+    let results = runtime::wait_for(py, Some(&progress), copies)?;
+    results
+        .into_iter()
+        .map(|result| match result {
+            Ok(put) => Ok(Py::new(py, PyPutResult::from(put))?.into_any()),
+            Err(err) => Ok(PyErr::from(err).into_value(py).into_any()),
+        })
+        .collect()
+}
+
 /// Whether `key` matches the pathlib-style `pattern`.
 #[pyfunction]
 fn glob_match(pattern: &str, key: &str) -> PyResult<bool> {
@@ -59,6 +83,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py_store::ListStream>()?;
     m.add_class::<pyo3_bytes::PyBytes>()?;
     m.add_function(wrap_pyfunction!(copy_between, m)?)?;
+    m.add_function(wrap_pyfunction!(copy_many, m)?)?;
     m.add_function(wrap_pyfunction!(glob_match, m)?)?;
     m.add_function(wrap_pyfunction!(glob_prefix, m)?)?;
     Ok(())
