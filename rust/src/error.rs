@@ -68,20 +68,36 @@ impl CoreError {
     }
 
     pub fn is_not_found(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Self::Store {
                 source: object_store::Error::NotFound { .. },
                 ..
-            }
-        ) || matches!(self, Self::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+            } => true,
+            // A key below a local *file* ("a.txt/b") names nothing, as an S3 key would.
+            Self::Store { source, .. } => io_kinds(source).any(|kind| {
+                matches!(kind, std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory)
+            }),
+            Self::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+            _ => false,
+        }
     }
+}
+
+/// The kinds of the I/O errors in an error's source chain.
+fn io_kinds<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = std::io::ErrorKind> + 'a {
+    std::iter::successors(Some(error), |err| err.source())
+        .filter_map(|err| err.downcast_ref::<std::io::Error>().map(std::io::Error::kind))
 }
 
 impl From<CoreError> for PyErr {
     fn from(err: CoreError) -> PyErr {
         use object_store::Error as E;
         let message = err.to_string();
+        if err.is_not_found() {
+            return ObjectNotFoundError::new_err(message);
+        }
         match &err {
             CoreError::Store { source, .. } => match source {
                 E::NotFound { .. } => ObjectNotFoundError::new_err(message),

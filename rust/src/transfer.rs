@@ -278,6 +278,19 @@ pub async fn download_file(
     destination: &FsPath,
     counter: &Counter,
 ) -> Result<ObjectMeta, CoreError> {
+    download_file_with(store, key, destination, GetOptions::default(), counter).await
+}
+
+/// [`download_file`] whose first GET carries `options`: a cache revalidation sets `if_none_match`,
+/// and an unchanged object then fails with a `NotModified` store error before anything is written.
+/// Local stores ignore `options`.
+pub async fn download_file_with(
+    store: &CoreStore,
+    key: &str,
+    destination: &FsPath,
+    options: GetOptions,
+    counter: &Counter,
+) -> Result<ObjectMeta, CoreError> {
     let path = parse_key(key)?;
     if let Some(source) = store.local_file(&path) {
         let meta = store.inner.head(&path).await.map_err(store.err(key))?;
@@ -288,7 +301,7 @@ pub async fn download_file(
     }
     let result = store
         .inner
-        .get_opts(&path, GetOptions::default())
+        .get_opts(&path, options)
         .await
         .map_err(store.err(key))?;
     let meta = result.meta.clone();
@@ -615,6 +628,19 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(block_on(get(&destination, "k2")).unwrap().unwrap(), data);
+    }
+
+    #[test]
+    fn a_key_below_a_local_file_is_simply_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let store = CoreStore::new(&url, StoreConfig::default()).unwrap();
+        block_on(put(&store, "a.txt", Bytes::from_static(b"x"), false))
+            .unwrap()
+            .unwrap();
+        let err = block_on(head(&store, "a.txt/b")).unwrap().unwrap_err();
+        assert!(err.is_not_found(), "{err}");
+        assert!(!block_on(exists(&store, "a.txt/b")).unwrap().unwrap());
     }
 
     #[test]
