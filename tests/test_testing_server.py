@@ -76,7 +76,7 @@ def occupied_port() -> Iterator[int]:
 
 def _child_env() -> dict[str, str]:
     """The environment for a child Python that must import this very autostore package."""
-    package_parent = str(Path(autostore.testing.__file__).parents[1])
+    package_parent = str(Path(autostore.testing.__file__).parents[2])
     return dict(os.environ, PYTHONPATH=os.pathsep.join([package_parent, os.environ.get("PYTHONPATH", "")]))
 
 
@@ -358,7 +358,7 @@ def test_startup_timeout_reports_the_log_tail(tmp_path: Path) -> None:
 def test_port_conflict_at_launch_is_retried_with_other_ports(
     monkeypatch: pytest.MonkeyPatch, occupied_port: int
 ) -> None:
-    real_pick = autostore.testing._pick_free_ports
+    real_pick = autostore.testing.server._pick_free_ports
     picks: list[dict[str, tuple[int, int]]] = []
 
     def pick_taken_volume_port_first(s3_port: int | None) -> dict[str, tuple[int, int]]:
@@ -369,7 +369,7 @@ def test_port_conflict_at_launch_is_retried_with_other_ports(
         picks.append(ports)
         return ports
 
-    monkeypatch.setattr(autostore.testing, "_pick_free_ports", pick_taken_volume_port_first)
+    monkeypatch.setattr(autostore.testing.server, "_pick_free_ports", pick_taken_volume_port_first)
     with LocalS3Server() as server:
         assert len(picks) == 2
         assert server._command().count(f"-volume.port={occupied_port}") == 0

