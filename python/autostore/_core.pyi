@@ -182,3 +182,143 @@ def glob_match(pattern: str, key: str) -> bool:
 
 def glob_prefix(pattern: str) -> str:
     """The literal directory prefix of ``pattern``: the part a listing can be narrowed to."""
+
+# --- The on-disk cache -------------------------------------------------------------------------
+
+@final
+class CachedFile:
+    """A complete local file holding an object, as :meth:`Cache.fetch` returns it (path-like)."""
+
+    @property
+    def path(self) -> str:
+        """The local file: a cache entry, or the object's own file for a ``file://`` store."""
+    @property
+    def etag(self) -> str | None: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def hit(self) -> bool:
+        """True when served without transferring the object's body (fresh entry, 304, local file)."""
+    def __fspath__(self) -> str: ...
+
+@final
+class CacheEntry:
+    """What the cache index records of one entry whose file is intact. Times are UTC."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def etag(self) -> str | None: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def last_modified(self) -> datetime | None:
+        """The object's modification time on the server (None for write-through entries)."""
+    @property
+    def validated_at(self) -> datetime:
+        """When the entry was last downloaded, written through or confirmed by a 304."""
+    @property
+    def last_access(self) -> datetime: ...
+
+@final
+class CacheStats:
+    """Totals of a cache root; the counters persist in its index across processes and restarts."""
+
+    @property
+    def entries(self) -> int: ...
+    @property
+    def bytes(self) -> int: ...
+    @property
+    def hits(self) -> int:
+        """Fresh entries served with no request at all."""
+    @property
+    def misses(self) -> int:
+        """Downloads (missing, changed, or refreshed entries)."""
+    @property
+    def revalidations(self) -> int:
+        """Stale entries confirmed unchanged by a 304, with no body transferred."""
+
+@final
+class Cache:
+    """An on-disk cache of objects with an ETag index, shared by threads and processes.
+
+    Entries are namespaced by :attr:`Store.identity`, so two endpoints with the same bucket never
+    collide, and named by a hash, so no key can write outside ``root``. Files appear only complete;
+    the index (SQLite, WAL mode) survives crashes, and an entry whose file is missing or altered is
+    never served. ``file://`` stores are not cached (their files are served in place); ``memory://``
+    stores are cached in a namespace private to the process.
+    """
+
+    def __init__(self, root: str | PathLike[str] | None = None, *, max_bytes: int | None = None) -> None:
+        """Open or create the cache at ``root``.
+
+        Args:
+            root: the cache directory; default: ``$XDG_CACHE_HOME/autostore`` (else
+                ``~/.cache/autostore``), ``~/Library/Caches/autostore`` on macOS,
+                ``%LOCALAPPDATA%\\autostore`` on Windows. Directories are created user-only (0o700).
+            max_bytes: size cap; after each insert the least recently used entries are evicted
+                until the cache fits (the entry just inserted is always kept). None: no cap.
+        """
+    @property
+    def root(self) -> str: ...
+    @property
+    def max_bytes(self) -> int | None: ...
+    def fetch(
+        self,
+        store: Store,
+        key: str,
+        *,
+        expiry_seconds: float = 86400.0,
+        refresh: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> CachedFile:
+        """Return a complete local file holding ``key``, never a partial one.
+
+        An entry validated within ``expiry_seconds`` (0: never expires) is served with no request at
+        all; a stale one is revalidated with ``If-None-Match`` (304: kept, 200: replaced); a missing
+        one, or any with ``refresh=True``, is downloaded. An object gone from the store drops its
+        entry and raises :class:`~autostore.exceptions.ObjectNotFoundError`.
+        """
+    def insert(
+        self,
+        store: Store,
+        key: str,
+        path: str | PathLike[str],
+        *,
+        etag: str | None,
+        move: bool = False,
+    ) -> None:
+        """Cache the local file ``path`` as ``key`` with ``etag`` (write-through after an upload).
+
+        ``move=True`` hands the file over: renamed into the cache on the same filesystem, else copied
+        and removed. For ``file://`` stores nothing is cached and ``path`` is left untouched.
+        """
+    def upload(
+        self,
+        store: Store,
+        path: str | PathLike[str],
+        key: str,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> PutResult:
+        """Upload ``path`` to ``key`` (as :meth:`Store.upload_file`) and cache a copy with its ETag."""
+    def invalidate(self, store: Store, key: str) -> None:
+        """Drop the entry of ``key``, if any."""
+    def invalidate_prefix(self, store: Store, prefix: str) -> int:
+        """Drop the entries of ``store`` whose key starts with ``prefix`` (a plain string prefix)."""
+    def entry(self, store: Store, key: str) -> CacheEntry | None:
+        """The entry of ``key`` if cached with an intact file; does not count as an access."""
+    def cleanup(self, expiry_seconds: float) -> int:
+        """Remove entries older than ``expiry_seconds`` (0: none expire), entries whose file is missing
+        or altered, unindexed files, and temporaries a crashed process left over an hour ago.
+
+        Returns how many entries and files were removed.
+        """
+    def clear(self) -> int:
+        """Remove every entry and stray file; returns how many entries were removed.
+
+        The hit/miss/revalidation counters are kept.
+        """
+    def stats(self) -> CacheStats: ...

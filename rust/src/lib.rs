@@ -8,6 +8,7 @@ mod error;
 mod glob;
 mod listing;
 mod progress;
+mod py_cache;
 mod py_store;
 mod py_types;
 mod runtime;
@@ -82,6 +83,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py_types::PyListResult>()?;
     m.add_class::<py_store::ListStream>()?;
     m.add_class::<pyo3_bytes::PyBytes>()?;
+    m.add_class::<py_cache::PyCache>()?;
+    m.add_class::<py_cache::PyCachedFile>()?;
+    m.add_class::<py_cache::PyCacheEntry>()?;
+    m.add_class::<py_cache::PyCacheStats>()?;
     m.add_function(wrap_pyfunction!(copy_between, m)?)?;
     m.add_function(wrap_pyfunction!(copy_many, m)?)?;
     m.add_function(wrap_pyfunction!(glob_match, m)?)?;
