@@ -37,8 +37,23 @@ pub fn list_stream(
     Ok(store
         .inner
         .list(prefix_arg(&path))
+        .try_filter(|meta| futures::future::ready(!is_directory_marker(meta)))
         .map_err(move |err| CoreError::store(uri.clone(), err))
+        // Below a local *file* there is nothing, as below an S3 key without children.
+        .filter(|item| futures::future::ready(!matches!(item, Err(err) if err.is_not_found())))
+        // Python may ask for the next chunk after the end was reached.
+        .fuse()
         .boxed())
+}
+
+/// Some S3-compatible servers (SeaweedFS after deletes, consoles creating "folders") list a
+/// directory itself as a zero-byte object without an ETag; it is not an object anyone wrote.
+fn is_directory_marker(meta: &ObjectMeta) -> bool {
+    meta.size == 0
+        && meta
+            .e_tag
+            .as_deref()
+            .is_none_or(|etag| etag.trim_matches('"').is_empty())
 }
 
 pub async fn list_dir(store: &CoreStore, prefix: &str) -> Result<Level, CoreError> {
@@ -57,11 +72,20 @@ async fn list_level(store: &CoreStore, dir: &str, name_prefix: &str) -> Result<L
         raw_prefix.push_str(name_prefix);
         return list_level_paginated(store, s3.as_ref(), dir, &raw_prefix).await;
     }
-    let listing = store
-        .inner
-        .list_with_delimiter(prefix_arg(&path))
-        .await
-        .map_err(store.err(dir))?;
+    let listing = match store.inner.list_with_delimiter(prefix_arg(&path)).await {
+        Ok(listing) => listing,
+        Err(err) => {
+            let err = store.err(dir)(err);
+            if !err.is_not_found() {
+                return Err(err);
+            }
+            object_store::ListResult {
+                common_prefixes: Vec::new(),
+                objects: Vec::new(),
+                extensions: Default::default(),
+            }
+        }
+    };
     let keep = |key: &str| {
         key.rsplit('/')
             .next()
@@ -72,7 +96,7 @@ async fn list_level(store: &CoreStore, dir: &str, name_prefix: &str) -> Result<L
         objects: listing
             .objects
             .into_iter()
-            .filter(|meta| keep(meta.location.as_ref()))
+            .filter(|meta| keep(meta.location.as_ref()) && !is_directory_marker(meta))
             .collect(),
         prefixes: listing
             .common_prefixes
@@ -104,7 +128,12 @@ async fn list_level_paginated(
             .list_paginated((!raw_prefix.is_empty()).then_some(raw_prefix), options)
             .await
             .map_err(store.err(dir))?;
-        level.objects.extend(page.result.objects);
+        level.objects.extend(
+            page.result
+                .objects
+                .into_iter()
+                .filter(|meta| !is_directory_marker(meta)),
+        );
         level.prefixes.extend(
             page.result
                 .common_prefixes
@@ -358,6 +387,29 @@ mod tests {
                 .unwrap(),
         );
         assert_eq!(found, ["d/config", "d/config.json", "d/config.yaml"]);
+    }
+
+    #[test]
+    fn listing_below_a_local_file_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let store = CoreStore::new(&url, StoreConfig::default()).unwrap();
+        block_on(transfer::put(&store, "f", Bytes::from_static(b"x"), false))
+            .unwrap()
+            .unwrap();
+        assert!(block_on(list_recursive(&store, "f/g"))
+            .unwrap()
+            .unwrap()
+            .is_empty());
+        assert!(block_on(list_dir(&store, "f/g"))
+            .unwrap()
+            .unwrap()
+            .objects
+            .is_empty());
+        assert!(block_on(glob(&store, "f/g/**"))
+            .unwrap()
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -406,6 +406,21 @@ pub async fn copy(
     if !overwrite && exists(store, to).await? {
         return Err(already_exists(store, to));
     }
+    if let (Some(from_file), Some(to_file)) =
+        (store.local_file(&source), store.local_file(&destination))
+    {
+        // object_store hard-links local copies: the copy would share its bytes with the original.
+        if !from_file.is_file() {
+            return Err(CoreError::store(
+                store.uri(from),
+                object_store::Error::NotFound {
+                    path: from.to_string(),
+                    source: "no such file".into(),
+                },
+            ));
+        }
+        return copy_local(&from_file, &to_file).await;
+    }
     store
         .inner
         .copy(&source, &destination)
@@ -641,6 +656,24 @@ mod tests {
         let err = block_on(head(&store, "a.txt/b")).unwrap().unwrap_err();
         assert!(err.is_not_found(), "{err}");
         assert!(!block_on(exists(&store, "a.txt/b")).unwrap().unwrap());
+    }
+
+    #[test]
+    fn local_copies_are_independent_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let store = CoreStore::new(&url, StoreConfig::default()).unwrap();
+        block_on(put(&store, "a", Bytes::from_static(b"one"), false))
+            .unwrap()
+            .unwrap();
+        block_on(copy(&store, "a", "sub/b", true)).unwrap().unwrap();
+        // Rewriting the original in place (same inode) must not show through the copy.
+        std::fs::write(dir.path().join("a"), b"two").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("sub/b")).unwrap(), b"one");
+        let missing = block_on(copy(&store, "nope", "c", true))
+            .unwrap()
+            .unwrap_err();
+        assert!(missing.is_not_found());
     }
 
     #[test]
