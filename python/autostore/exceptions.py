@@ -10,19 +10,22 @@ The Rust core (``autostore._core``) raises these very classes.
 from __future__ import annotations
 
 __all__ = [
-    "AutoStoreError",
-    "ObjectNotFoundError",
-    "KeyNotFoundError",
     "AccessDeniedError",
     "AlreadyExistsError",
-    "PreconditionFailedError",
+    "AmbiguousKeyError",
+    "AutoStoreError",
+    "DirectoryNotEmptyError",
+    "ForkedProcessError",
+    "HandlerError",
     "InvalidConfigError",
     "InvalidKeyError",
-    "AmbiguousKeyError",
-    "HandlerError",
-    "TransferError",
-    "ForkedProcessError",
+    "KeyNotFoundError",
     "MissingDependencyError",
+    "ObjectNotFoundError",
+    "PathIsADirectoryError",
+    "PathNotADirectoryError",
+    "PreconditionFailedError",
+    "TransferError",
 ]
 
 
@@ -50,6 +53,18 @@ class AccessDeniedError(AutoStoreError, PermissionError):
 
 class AlreadyExistsError(AutoStoreError, FileExistsError):
     """A create-only write found an existing object."""
+
+
+class PathIsADirectoryError(AutoStoreError, IsADirectoryError):
+    """A file operation named a directory (a local directory, or a prefix with objects under it)."""
+
+
+class PathNotADirectoryError(AutoStoreError, NotADirectoryError):
+    """A directory operation named a file (a local file, or an object)."""
+
+
+class DirectoryNotEmptyError(AutoStoreError, OSError):
+    """``rmdir`` on a directory (or prefix) that still holds files; ``errno`` is ``ENOTEMPTY``."""
 
 
 class PreconditionFailedError(AutoStoreError, FileExistsError):
