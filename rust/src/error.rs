@@ -75,7 +75,10 @@ impl CoreError {
             } => true,
             // A key below a local *file* ("a.txt/b") names nothing, as an S3 key would.
             Self::Store { source, .. } => io_kinds(source).any(|kind| {
-                matches!(kind, std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory)
+                matches!(
+                    kind,
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                )
             }),
             Self::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
             _ => false,
@@ -87,8 +90,10 @@ impl CoreError {
 fn io_kinds<'a>(
     error: &'a (dyn std::error::Error + 'static),
 ) -> impl Iterator<Item = std::io::ErrorKind> + 'a {
-    std::iter::successors(Some(error), |err| err.source())
-        .filter_map(|err| err.downcast_ref::<std::io::Error>().map(std::io::Error::kind))
+    std::iter::successors(Some(error), |err| err.source()).filter_map(|err| {
+        err.downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+    })
 }
 
 impl From<CoreError> for PyErr {
