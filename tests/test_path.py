@@ -620,7 +620,8 @@ def test_load_and_save_through_handlers(bucket_root: AutoPath, tmp_path: Path) -
 
 
 def test_directories_load_as_datasets(bucket_root: AutoPath, tmp_path: Path, aws_env: dict[str, str]) -> None:
-    pl = pytest.importorskip("polars")
+    import polars as pl
+
     frames = {
         "sales/2024/january.parquet": pl.DataFrame({"region": ["n", "s"], "sales": [1, 2]}),
         "sales/2024/february.parquet": pl.DataFrame({"region": ["n"], "sales": [3]}),

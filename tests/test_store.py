@@ -105,7 +105,8 @@ def _frame() -> pl.DataFrame:
 
 
 def _torch_values() -> list[tuple[str, Callable[[], Any], str]]:
-    torch = pytest.importorskip("torch")
+    import torch
+
     return [
         ("tensor", lambda: torch.arange(6, dtype=torch.float32).reshape(2, 3), ".pt"),
         ("state_dict", lambda: {"weight": torch.ones(2, 2), "step": 3}, ".pt"),
@@ -204,7 +205,8 @@ def test_lazyframe_is_written_as_parquet_and_reads_back_as_dataframe(any_store: 
 )
 def test_explicit_extensions_choose_the_format(local_store: AutoStore, key: str, value: Any) -> None:
     if key == "model.pth":
-        torch = pytest.importorskip("torch")
+        import torch
+
         value = torch.nn.Linear(2, 1)
         local_store[key] = value
         loaded = local_store[key]
