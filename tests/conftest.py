@@ -7,8 +7,10 @@ Tests that use the server (directly or through ``s3_bucket``, ``s3_options`` or 
 from __future__ import annotations
 
 import os
+import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +80,83 @@ def aws_env(s3_server: LocalS3Server, monkeypatch: pytest.MonkeyPatch, tmp_path:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+_AWS_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+)
+
+
+@pytest.fixture
+def aws_profiles(
+    s3_server: LocalS3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[Iterable[str]], Path]:
+    """Write AWS config and credentials files whose profiles all reach the test server.
+
+    Calling the fixture with profile names writes the files, clears the ``AWS_*`` variables and points
+    ``AWS_CONFIG_FILE``/``AWS_SHARED_CREDENTIALS_FILE`` at them, so ``profile_name=...`` really resolves.
+    """
+
+    def write(profiles: Iterable[str]) -> Path:
+        config: list[str] = []
+        credentials: list[str] = []
+        for profile in profiles:
+            section = "default" if profile == "default" else f"profile {profile}"
+            config += [
+                f"[{section}]",
+                f"region = {s3_server.region}",
+                f"endpoint_url = {s3_server.endpoint_url}",
+                "",
+            ]
+            credentials += [
+                f"[{profile}]",
+                f"aws_access_key_id = {s3_server.access_key_id}",
+                f"aws_secret_access_key = {s3_server.secret_access_key}",
+                "",
+            ]
+        directory = tmp_path / "aws"
+        directory.mkdir(exist_ok=True)
+        (directory / "config").write_text("\n".join(config))
+        (directory / "credentials").write_text("\n".join(credentials))
+        for name in _AWS_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(directory / "config"))
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(directory / "credentials"))
+        return directory
+
+    return write
+
+
+@dataclass
+class AwsFiles:
+    """The AWS shared files of one test, empty until written."""
+
+    config: Path
+    credentials: Path
+
+    def write_config(self, text: str) -> None:
+        self.config.write_text(textwrap.dedent(text), encoding="utf-8")
+
+    def write_credentials(self, text: str) -> None:
+        self.credentials.write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+@pytest.fixture
+def aws_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AwsFiles:
+    """No AWS_* variable of the caller's environment, and shared files that start out absent."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    files = AwsFiles(tmp_path / "aws-config", tmp_path / "aws-credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(files.config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(files.credentials))
+    return files

