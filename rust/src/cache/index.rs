@@ -197,18 +197,24 @@ impl Index {
         Ok(index)
     }
 
+    /// The connection, locked; refused in a child forked after the index was opened (SQLite
+    /// connections must not cross fork()).
+    fn connection(&self) -> Result<std::sync::MutexGuard<'_, rusqlite::Connection>, CoreError> {
+        if self.pid != std::process::id() {
+            return Err(CoreError::Forked);
+        }
+        Ok(self
+            .connection
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
     /// Runs `change` in one immediate transaction: committed if it returns Ok, else rolled back.
     pub fn write<T>(
         &self,
         change: impl FnOnce(&Tx<'_>) -> Result<T, CoreError>,
     ) -> Result<T, CoreError> {
-        if self.pid != std::process::id() {
-            return Err(CoreError::Forked);
-        }
-        let mut connection = self
-            .connection
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut connection = self.connection()?;
         let err = sql_error(&self.path);
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -224,13 +230,7 @@ impl Index {
         &self,
         query: impl FnOnce(&Tx<'_>) -> Result<T, CoreError>,
     ) -> Result<T, CoreError> {
-        if self.pid != std::process::id() {
-            return Err(CoreError::Forked);
-        }
-        let mut connection = self
-            .connection
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut connection = self.connection()?;
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Deferred)
             .map_err(sql_error(&self.path))?;
