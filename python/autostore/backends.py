@@ -19,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -32,20 +34,35 @@ from autostore.exceptions import InvalidConfigError, InvalidKeyError, ObjectNotF
 from autostore.options import Options, options_class_for_scheme
 
 __all__ = [
+    "MAX_FILE_NAME_BYTES",
+    "MAX_OBJECT_KEY_BYTES",
     "Backend",
     "Location",
     "backend_for_local_dir",
     "check_relative_key",
+    "file_name_within_limit",
     "parse_uri",
     "resolve_uri",
     "split_scheme",
 ]
+
+MAX_OBJECT_KEY_BYTES = 1024
+"""S3 (and the services compatible with it) refuse object keys longer than this, in UTF-8 bytes."""
+MAX_FILE_NAME_BYTES = 255
+"""The longest file name (one path segment) common local file systems accept (ext4, APFS, XFS)."""
 
 logger = logging.getLogger("autostore.backends")
 
 _backends: dict[tuple[Any, ...], Backend] = {}
 _caches: dict[tuple[str, int | None], Any] = {}
 _lock = threading.Lock()
+_TEMP_PREFIX = ".autostore-"
+# mkstemp adds 8 random characters to the prefix, and a "-" separates them from the name.
+_TEMP_NAME_OVERHEAD = len(_TEMP_PREFIX) + 9
+# A Windows drive: "C:" alone or followed by a separator ("C:x" is still a legal S3 key).
+_DRIVE = re.compile(r"[A-Za-z]:(/|$)")
+# Unicode category Cc, the characters the core refuses in keys too.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def split_scheme(uri: str) -> tuple[str, str]:
@@ -63,6 +80,10 @@ class Location:
 
     backend: Backend
     key: str
+
+    def __post_init__(self) -> None:
+        """Refuse keys the backend cannot store or that leave a local root through a symbolic link."""
+        self.backend.confine(self.backend.check_key(self.key))
 
     @property
     def uri(self) -> str:
@@ -156,6 +177,8 @@ class Backend:
         self.options = options
         self.cache = cache
         self.root_dir = root_dir
+        # A directory other than a filesystem root can be escaped through a symbolic link.
+        self._confining = root_dir is not None and root_dir != Path(root_dir.anchor)
 
     def __repr__(self) -> str:
         """The store's URL, never its credentials."""
@@ -181,6 +204,66 @@ class Backend:
         if self.root_dir is not None:
             return str(self.root_dir / key) if key else str(self.root_dir)
         return f"{self.store.url.rstrip('/')}/{key}" if key else self.store.url
+
+    def check_key(self, key: str) -> str:
+        """``key`` if this backend can store it, else InvalidKeyError naming it.
+
+        Object stores refuse keys longer than :data:`MAX_OBJECT_KEY_BYTES` (S3's limit, checked here
+        so that the error is clear rather than a server's 400); a local directory refuses a path
+        segment longer than :data:`MAX_FILE_NAME_BYTES`. Memory stores take any key.
+        """
+        if self.root_dir is not None:
+            for segment in key.split("/"):
+                size = len(segment.encode("utf-8", "surrogatepass"))
+                if size > MAX_FILE_NAME_BYTES:
+                    raise InvalidKeyError(
+                        f"invalid key {key!r}: the name {_shortened(segment)!r} is {size} bytes long, "
+                        f"and local file systems allow at most {MAX_FILE_NAME_BYTES} bytes per name"
+                    )
+        elif self.scheme != "memory":
+            size = len(key.encode("utf-8", "surrogatepass"))
+            if size > MAX_OBJECT_KEY_BYTES:
+                raise InvalidKeyError(
+                    f"invalid key {self.uri(key)!r}: it is {size} bytes long in UTF-8, and object stores "
+                    f"allow at most {MAX_OBJECT_KEY_BYTES}"
+                )
+        return key
+
+    def confine(self, key: str) -> str:
+        """``key``, after checking that it does not lead out of the root through a symbolic link.
+
+        Only local directories below a filesystem root have anything to check. Each existing
+        segment of the key is ``lstat``-ed (a top-level key costs one call). A symbolic link that
+        resolves inside the root (itself resolved) is fine; one that leads outside raises
+        :class:`~autostore.exceptions.InvalidKeyError` naming the key and the link, because reads,
+        writes, listings and deletes under it would reach files outside the root. A link that is
+        the key's last segment and points to a file is allowed: reading follows it as ``open()``
+        would, and a write replaces the link itself, never its target. The check sees the file
+        system as it is when called; it does not guard against links created concurrently.
+        """
+        if not self._confining or not key:
+            return key
+        assert self.root_dir is not None
+        segments = [segment for segment in key.split("/") if segment]
+        path = os.fspath(self.root_dir)
+        for position, segment in enumerate(segments, start=1):
+            path = os.path.join(path, segment)
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                return key  # nothing exists below a missing segment, so no link either
+            if stat.S_ISLNK(mode):
+                self._check_link(key, path, names_file=position == len(segments) and not key.endswith("/"))
+        return key
+
+    def _check_link(self, key: str, link: str, *, names_file: bool) -> None:
+        root = os.path.realpath(self.root_dir)  # type: ignore[arg-type]
+        target = os.path.realpath(link)
+        if os.path.commonpath([root, target]) == root or (names_file and not os.path.isdir(target)):
+            return
+        raise InvalidKeyError(
+            f"invalid key {key!r}: {link} is a symbolic link to {target}, outside the store's root {root}"
+        )
 
     def local_path(self, key: str) -> Path:
         """The file behind ``key`` in a local store."""
@@ -210,7 +293,7 @@ class Backend:
             yield Path(cached.path)
             return
         with tempfile.TemporaryDirectory(prefix="autostore-") as tmp:
-            target = Path(tmp) / (PurePosixPath(key).name or "object")
+            target = Path(tmp) / file_name_within_limit(PurePosixPath(key).name or "object")
             self.store.download_file(key, target, progress=progress)
             yield target
 
@@ -226,7 +309,8 @@ class Backend:
         The temporary file keeps the key's name and extensions (libraries such as NumPy and Pillow
         choose the format from them). If ``write`` raises, the object keeps its previous value.
         """
-        name = PurePosixPath(key).name
+        # The key may have gained an extension since it was located: check it again.
+        name = PurePosixPath(self.check_key(key)).name
         if self.root_dir is not None:
             destination = self.local_path(key)
             destination.parent.mkdir(parents=True, exist_ok=True)
@@ -235,7 +319,7 @@ class Backend:
                 os.replace(temp, destination)
             return
         with tempfile.TemporaryDirectory(prefix="autostore-") as tmp:
-            temp = Path(tmp) / name
+            temp = Path(tmp) / file_name_within_limit(name)
             write(temp)
             if self.cache is not None:
                 self.cache.invalidate(self.store, key)
@@ -258,8 +342,12 @@ class Backend:
 
 @contextlib.contextmanager
 def _temp_file_in(directory: Path, name: str) -> Iterator[Path]:
-    """A not-yet-existing path in ``directory`` ending in ``name``; removed if still there afterwards."""
-    fd, raw = tempfile.mkstemp(prefix=".autostore-", suffix=f"-{name}", dir=directory)
+    """A not-yet-existing path in ``directory`` ending in ``name``; removed if still there afterwards.
+
+    A name too long to take the temporary prefix keeps its end (where the extensions are).
+    """
+    suffix = f"-{file_name_within_limit(name, reserved=_TEMP_NAME_OVERHEAD)}"
+    fd, raw = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=suffix, dir=directory)
     os.close(fd)
     path = Path(raw)
     path.unlink()
@@ -270,18 +358,56 @@ def _temp_file_in(directory: Path, name: str) -> Iterator[Path]:
             path.unlink()
 
 
+def file_name_within_limit(name: str, reserved: int = 0) -> str:
+    """``name``, or its end, short enough that ``reserved`` more bytes still fit in one file name.
+
+    Temporary files are named after the object they hold because libraries choose the format from
+    the extension (NumPy, Pillow); the end of a long name is kept, since that is where it is.
+    """
+    budget = MAX_FILE_NAME_BYTES - reserved
+    encoded = name.encode("utf-8", "surrogatepass")
+    if len(encoded) <= budget:
+        return name
+    # A cut through a multi-byte character leaves continuation bytes, which are dropped.
+    return encoded[len(encoded) - budget :].decode("utf-8", "ignore")
+
+
+def _shortened(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else f"{text[: limit // 2]}...{text[-limit // 2 :]}"
+
+
 def check_relative_key(key: str) -> str:
-    """Normalize a mapping key and refuse keys that would leave the store's root."""
+    """Normalize a mapping key and refuse keys that would leave the store's root or cannot be stored.
+
+    Normal form: ``\\`` is a separator (as on Windows, and as S3-compatible servers such as
+    SeaweedFS treat it), empty and ``.`` segments are dropped, a trailing ``/`` (a prefix) is kept.
+    Refused with :class:`~autostore.exceptions.InvalidKeyError` (a ``ValueError``) naming the key:
+    empty keys, absolute paths (``/x``, ``C:/x``), ``..`` segments, control characters (NUL, newline,
+    ...), text that is not valid Unicode (lone surrogates) and names starting with ``.autostore-``
+    (reserved for temporary files, which listings hide). Everything else, including spaces,
+    ``%``, ``+``, ``?``, ``#``, ``:`` and any Unicode, is kept exactly.
+    """
     if not isinstance(key, str):
         raise TypeError(f"keys are str, got {type(key).__name__}: {key!r}")
-    if not key or not key.strip("/"):
+    if not key or not key.strip("/\\"):
         raise InvalidKeyError(f"invalid key {key!r}: a key cannot be empty")
-    if "\x00" in key:
-        raise InvalidKeyError(f"invalid key {key!r}: NUL characters are not allowed")
-    normalized = key.replace("\\", "/") if os.sep == "\\" else key
-    if normalized.startswith("/") or (len(normalized) > 1 and normalized[1] == ":"):
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidKeyError(f"invalid key {key!r}: it is not valid Unicode text (lone surrogate)") from None
+    if _CONTROL.search(key):
+        raise InvalidKeyError(
+            f"invalid key {key!r}: control characters (NUL, newline, tab, ...) are not allowed"
+        )
+    normalized = key.replace("\\", "/")
+    if normalized.startswith("/") or _DRIVE.match(normalized):
         raise InvalidKeyError(f"invalid key {key!r}: absolute paths are not allowed; keys are relative")
     parts = [part for part in normalized.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise InvalidKeyError(f"invalid key {key!r}: '..' would leave the store's root")
+    if any(part.startswith(_TEMP_PREFIX) for part in parts):
+        raise InvalidKeyError(
+            f"invalid key {key!r}: names starting with {_TEMP_PREFIX!r} are reserved for the temporary "
+            "files of writes in progress"
+        )
     return "/".join(parts) + ("/" if normalized.endswith("/") else "")

@@ -50,19 +50,19 @@ _MASK = "***"
 
 @dataclass(frozen=True)
 class ResolvedCredentials:
-    """Keys and connection settings of one AWS profile; ``repr`` shows ``'***'`` for the secrets."""
+    """Keys and connection settings of one AWS profile; ``repr`` shows ``'***'`` for the keys."""
 
-    access_key_id: str
+    access_key_id: str = field(repr=False)
     secret_access_key: str = field(repr=False)
     session_token: str | None = field(default=None, repr=False)
     region: str | None = None
     endpoint_url: str | None = None
 
     def __repr__(self) -> str:
-        """The fields, with the secret key and session token masked."""
+        """The fields, with the access key, secret key and session token masked."""
         token = None if self.session_token is None else _MASK
         return (
-            f"ResolvedCredentials(access_key_id={self.access_key_id!r}, secret_access_key={_MASK!r}, "
+            f"ResolvedCredentials(access_key_id={_MASK!r}, secret_access_key={_MASK!r}, "
             f"session_token={token!r}, region={self.region!r}, endpoint_url={self.endpoint_url!r})"
         )
 

@@ -536,7 +536,8 @@ class AutoPath:
     def _location(self) -> tuple[Backend, str]:
         """The backend serving this path and the key inside it."""
         if self._local is None:
-            return self._remote_backend(), self._remote_key()
+            backend = self._remote_backend()
+            return backend, backend.check_key(self._remote_key())
         absolute = Path(os.path.abspath(self._local))
         anchor = absolute.anchor
         options = self._store.options_for_scheme("file") if self._store is not None else None

@@ -74,14 +74,14 @@ class S3Options(Options):
     Credentials are resolved by :meth:`to_core_kwargs`, when a store is built, in this order:
     ``aws_access_key_id``/``aws_secret_access_key``; ``profile_name``; the environment variables
     ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``; the profile named by
-    ``AWS_PROFILE``; the ``default`` profile. The secret key and session token never appear in
-    ``repr``, ``str``, logs or error messages.
+    ``AWS_PROFILE``; the ``default`` profile. The access key, secret key and session token never
+    appear in ``repr``, ``str``, logs or error messages.
     """
 
     scheme: str | None = "s3"
     """The URI scheme these options apply to: ``s3``, or one registered for an S3-compatible service."""
-    aws_access_key_id: str | None = None
-    """Access key; needs ``aws_secret_access_key``."""
+    aws_access_key_id: str | None = secret_field()
+    """Access key; needs ``aws_secret_access_key``. Shown as ``'***'``: it names the account."""
     aws_secret_access_key: str | None = secret_field()
     """Secret key; shown as ``'***'``."""
     aws_session_token: str | None = secret_field()

@@ -152,7 +152,9 @@ class AutoStore(MutableMapping[str, Any]):
         self._uri_backends: dict[tuple[str, str], Backend] = {}
         self._temp_path: Path | None = None
         self._temp_finalizer: weakref.finalize | None = None
-        logger.debug("opened %r", self)
+        # Not the store itself as the argument: logging takes a lone Mapping for named arguments and
+        # tests its truth, and len() of a store lists it.
+        logger.debug("opened %s", repr(self))
 
     def _open_root(self) -> tuple[Backend, str]:
         if self._scheme in _LOCAL_SCHEMES:
