@@ -64,6 +64,8 @@ DATASET_EXTENSIONS = (".parquet", ".csv")
 _TEMP_PREFIX = ".autostore-"
 _Fetched = TypeVar("_Fetched")
 _DEFAULT_DATASET_CONCURRENCY = 8
+_VANISHED_ATTEMPTS = 3
+"""How often a read whose cached file vanished before it was opened is tried."""
 _CONTENT_TYPES = {
     ".parquet": "application/vnd.apache.parquet",
     ".jsonl": "application/jsonl",
@@ -253,8 +255,19 @@ def load(
     codec = _fast_codec(backend, handler, extension)
     if codec is not None:
         return codec.decode(backend.store.get(key).to_bytes(), uri)
-    with backend.local_copy(key, ignore_cache=ignore_cache) as path, _reading(uri, handler, path):
-        return handler.read_from_file(path, extension)
+    for attempt in range(_VANISHED_ATTEMPTS):
+        try:
+            with backend.local_copy(key, ignore_cache=ignore_cache) as path, _reading(uri, handler, path):
+                return handler.read_from_file(path, extension)
+        except ObjectNotFoundError:
+            raise
+        except FileNotFoundError as exc:
+            # The file vanished between being found and being opened: a concurrent delete of a local
+            # file, or a cache entry replaced or evicted by another writer. Locally the object is
+            # gone; a cached object is fetched again.
+            if backend.is_local or attempt == _VANISHED_ATTEMPTS - 1:
+                raise ObjectNotFoundError(f"{uri}: removed while it was being read") from exc
+    raise AssertionError("unreachable")
 
 
 @contextmanager
@@ -301,12 +314,22 @@ def _writer(handler: DataHandler, data: Any, extension: str, uri: str) -> Callab
         except TypeError as exc:
             raise _refused(_renamed(exc, path, uri), handler, data, extension, uri) from exc
         except HandlerError as exc:
-            raise HandlerError(
-                f"cannot write {_type_name(data)} to {uri} with {type(handler).__name__}: "
-                f"{_renamed(_reason(exc), path, uri)}"
-            ) from exc
+            raise _write_failed(_reason(exc), handler, data, uri, path) from exc
+        except ValueError as exc:
+            # A content error the handler let through (json.dumps refusing a too-long int): still a
+            # HandlerError (a ValueError too) naming the object. Other exceptions of custom handlers
+            # propagate unchanged.
+            raise _write_failed(exc, handler, data, uri, path) from exc
 
     return write
+
+
+def _write_failed(
+    reason: object, handler: DataHandler, data: Any, uri: str, path: Path | None
+) -> HandlerError:
+    """The HandlerError for a value ``handler`` could not encode, naming ``uri`` (never ``path``)."""
+    text = str(reason) if path is None else _renamed(reason, path, uri)
+    return HandlerError(f"cannot write {_type_name(data)} to {uri} with {type(handler).__name__}: {text}")
 
 
 def _renamed(message: object, path: Path, uri: str) -> str:
@@ -365,8 +388,29 @@ def save(
         backend.store.put(key, _encode_with(codec, handler, data, extension, uri))
     else:
         backend.write_via_file(key, _writer(handler, data, extension, uri))
+        if backend.cache is not None:
+            _confirm_write_through(backend, key)
     logger.debug("wrote %s with %s", uri, type(handler).__name__)
     return key
+
+
+def _confirm_write_through(backend: Backend, key: str) -> None:
+    """Drop the cache entry of ``key``, just written through, unless the server holds that version.
+
+    Two writers of one key (threads or processes) can finish their uploads in one order and fill the
+    cache in the other, leaving an entry that serves a value the server no longer holds until it
+    expires. One HEAD after the insert settles it: whichever writer inserts last sees the server's
+    final version (every upload ends before its own insert), so a wrong entry never survives.
+    """
+    entry = backend.cache.entry(backend.store, key)
+    if entry is None:
+        return
+    try:
+        current = backend.store.head(key).etag
+    except ObjectNotFoundError:
+        current = None
+    if current is None or entry.etag != current:
+        backend.invalidate(key)
 
 
 def _encode_with(
@@ -376,6 +420,8 @@ def _encode_with(
         return codec.encode(data, uri)
     except TypeError as exc:
         raise _refused(exc, handler, data, extension, uri) from exc
+    except ValueError as exc:
+        raise _write_failed(exc, handler, data, uri, None) from exc
 
 
 # --- batches ----------------------------------------------------------------------------------------
@@ -387,7 +433,8 @@ def save_many(backend: Backend, items: list[tuple[str, Any]], registry: HandlerR
     Keys and handlers are chosen as by :func:`save`. Remote values are all encoded in memory first
     (a value no handler accepts fails the batch before anything is sent), then sent concurrently
     with one ``put_many``; a later item for the same key wins. With a cache, each payload is then
-    inserted into it (write-through). Local files are written one by one, atomically each.
+    inserted into it (write-through) and confirmed against the server as :func:`save` does. Local
+    files are written one by one, atomically each.
     """
     if backend.is_local:
         return [save(backend, key, value, registry) for key, value in items]
@@ -409,6 +456,7 @@ def save_many(backend: Backend, items: list[tuple[str, Any]], registry: HandlerR
                 path = _scratch_file(Path(scratch), written)
                 path.write_bytes(payload)
                 backend.cache.insert(backend.store, written, path, etag=outcome.etag, move=True)
+            _parallel(backend, list(payloads), lambda written: _confirm_write_through(backend, written))
     return written_keys
 
 
