@@ -36,11 +36,13 @@ from autostore.options import Options, options_class_for_scheme
 __all__ = [
     "MAX_FILE_NAME_BYTES",
     "MAX_OBJECT_KEY_BYTES",
+    "TEMP_PREFIX",
     "Backend",
     "Location",
     "backend_for_local_dir",
     "check_relative_key",
     "file_name_within_limit",
+    "make_temp_file",
     "parse_uri",
     "resolve_uri",
     "split_scheme",
@@ -56,9 +58,10 @@ logger = logging.getLogger("autostore.backends")
 _backends: dict[tuple[Any, ...], Backend] = {}
 _caches: dict[tuple[str, int | None], Any] = {}
 _lock = threading.Lock()
-_TEMP_PREFIX = ".autostore-"
+TEMP_PREFIX = ".autostore-"
+"""Names of temporary files of writes in progress start with this; listings hide them."""
 # mkstemp adds 8 random characters to the prefix, and a "-" separates them from the name.
-_TEMP_NAME_OVERHEAD = len(_TEMP_PREFIX) + 9
+_TEMP_NAME_OVERHEAD = len(TEMP_PREFIX) + 9
 # A Windows drive: "C:" alone or followed by a separator ("C:x" is still a legal S3 key).
 _DRIVE = re.compile(r"[A-Za-z]:(/|$)")
 # Unicode category Cc, the characters the core refuses in keys too.
@@ -342,20 +345,25 @@ class Backend:
 
 @contextlib.contextmanager
 def _temp_file_in(directory: Path, name: str) -> Iterator[Path]:
-    """A not-yet-existing path in ``directory`` ending in ``name``; removed if still there afterwards.
-
-    A name too long to take the temporary prefix keeps its end (where the extensions are).
-    """
-    suffix = f"-{file_name_within_limit(name, reserved=_TEMP_NAME_OVERHEAD)}"
-    fd, raw = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=suffix, dir=directory)
-    os.close(fd)
-    path = Path(raw)
+    """A not-yet-existing path in ``directory`` ending in ``name``; removed if still there afterwards."""
+    path = make_temp_file(directory, name)
     path.unlink()
     try:
         yield path
     finally:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def make_temp_file(directory: Path, name: str) -> Path:
+    """A new empty file in ``directory`` named ``.autostore-<random>-<name>``, hidden from listings.
+
+    A name too long to take the temporary prefix keeps its end (where the extensions are).
+    """
+    suffix = f"-{file_name_within_limit(name, reserved=_TEMP_NAME_OVERHEAD)}"
+    fd, raw = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=suffix, dir=directory)
+    os.close(fd)
+    return Path(raw)
 
 
 def file_name_within_limit(name: str, reserved: int = 0) -> str:
@@ -405,9 +413,9 @@ def check_relative_key(key: str) -> str:
     parts = [part for part in normalized.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise InvalidKeyError(f"invalid key {key!r}: '..' would leave the store's root")
-    if any(part.startswith(_TEMP_PREFIX) for part in parts):
+    if any(part.startswith(TEMP_PREFIX) for part in parts):
         raise InvalidKeyError(
-            f"invalid key {key!r}: names starting with {_TEMP_PREFIX!r} are reserved for the temporary "
+            f"invalid key {key!r}: names starting with {TEMP_PREFIX!r} are reserved for the temporary "
             "files of writes in progress"
         )
     return "/".join(parts) + ("/" if normalized.endswith("/") else "")

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple, TypeVar
 
 from autostore import _core
-from autostore.backends import Backend
+from autostore.backends import TEMP_PREFIX, Backend, make_temp_file
 from autostore.exceptions import AutoStoreError, HandlerError, ObjectNotFoundError
 from autostore.handlers._support import BuiltinHandler, is_json_tree
 from autostore.handlers.base import DataHandler
@@ -61,7 +61,6 @@ logger = logging.getLogger("autostore.io")
 DATASET_EXTENSIONS = (".parquet", ".csv")
 """Extensions that make a prefix a dataset, in order of preference (parquet wins over CSV)."""
 
-_TEMP_PREFIX = ".autostore-"
 _Fetched = TypeVar("_Fetched")
 _DEFAULT_DATASET_CONCURRENCY = 8
 _VANISHED_ATTEMPTS = 3
@@ -102,7 +101,7 @@ class ObjectMetadata:
 
 def is_hidden(key: str) -> bool:
     """Whether ``key`` names a temporary file of an atomic write in progress (never a stored value)."""
-    return PurePosixPath(key).name.startswith(_TEMP_PREFIX)
+    return PurePosixPath(key).name.startswith(TEMP_PREFIX)
 
 
 def normalize_format(format: str) -> str:
@@ -506,9 +505,7 @@ def _fetch_or_missing(backend: Backend, key: str, ignore_cache: bool) -> Path | 
 
 def _scratch_file(scratch: Path, key: str) -> Path:
     """A new path in ``scratch`` ending in the name of ``key`` (handlers pick formats by suffix)."""
-    fd, raw_path = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=f"-{PurePosixPath(key).name}", dir=scratch)
-    os.close(fd)
-    return Path(raw_path)
+    return make_temp_file(scratch, PurePosixPath(key).name)
 
 
 def _encode(

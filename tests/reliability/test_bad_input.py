@@ -217,6 +217,22 @@ def test_s3_keys_just_under_the_limit_round_trip(s3_store: AutoStore) -> None:
     assert list(s3_store.list_files()) == [key]
 
 
+def test_long_names_go_through_the_batched_and_cached_paths(
+    s3_bucket: str, s3_options: dict[str, Any], tmp_path: Path
+) -> None:
+    # 250-byte names leave no room for a temporary-file prefix: scratch and cache files keep their end.
+    store = AutoStore(
+        f"s3://{s3_bucket}/long-batch", S3Options(**s3_options, cache_enabled=True, cache_dir=str(tmp_path))
+    )
+    frame = pl.DataFrame({"x": [1, 2, 3]})
+    values = {"j" * 245 + ".json": {"a": 1}, "p" * 242 + ".parquet": frame}
+    store.update(values)
+    store["s" * 246 + ".json"] = [1, 2]
+    assert store["j" * 245 + ".json"] == {"a": 1}
+    assert store["p" * 242 + ".parquet"].equals(frame)
+    assert AutoStore(f"s3://{s3_bucket}/long-batch", S3Options(**s3_options))["s" * 246 + ".json"] == [1, 2]
+
+
 # --- legal keys round-trip exactly ------------------------------------------------------------------
 
 LEGAL_KEYS = [
