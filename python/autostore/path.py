@@ -15,7 +15,6 @@ object store do. Every transfer runs in the Rust core; no file passes through Py
 from __future__ import annotations
 
 import errno
-import io
 import os
 import shutil
 import stat as stat_module
@@ -25,7 +24,6 @@ from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from types import TracebackType
 from typing import IO, Any, TypeAlias
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
@@ -44,6 +42,8 @@ from autostore.exceptions import (
     PathNotADirectoryError,
 )
 from autostore.handlers.registry import HandlerRegistry, default_registry
+from autostore.path_files import ReadFile, UploadFile, wrap_raw
+from autostore.path_glob import GlobPattern, local_glob, remote_glob
 from autostore.store import AutoStore
 
 __all__ = ["AutoPath", "PathStat"]
@@ -53,7 +53,6 @@ ProgressArgument: TypeAlias = "bool | ProgressCallback"
 """``False`` (no progress), ``True`` (a tqdm bar) or ``callback(bytes_done, bytes_total)``."""
 PathArgument: TypeAlias = "str | os.PathLike[str] | AutoPath"
 
-_GLOB_WILDCARDS = frozenset("*?[")
 _LOCAL_ERRORS: dict[int, type[OSError]] = {
     errno.ENOENT: ObjectNotFoundError,
     errno.EACCES: AccessDeniedError,
@@ -115,11 +114,6 @@ def _local_errors() -> Iterator[None]:
 def _normalize_key(text: str) -> str:
     """A key as ``PurePosixPath`` normalizes a path: no empty or ``.`` segments (``..`` is kept)."""
     return "/".join(part for part in text.split("/") if part not in ("", "."))
-
-
-def _escape_glob(text: str) -> str:
-    """``text`` as a glob pattern matching itself literally."""
-    return "".join(f"[{char}]" if char in _GLOB_WILDCARDS else char for char in text)
 
 
 def _registry_without_store() -> HandlerRegistry:
@@ -702,11 +696,11 @@ class AutoPath:
         backend, key = self._location()
         self._refuse_root(key)
         raw = self._open_remote_read(backend, key) if reading else self._open_remote_write(backend, key)
-        return _wrap_raw(
+        return wrap_raw(
             raw, binary=binary, buffering=buffering, encoding=encoding, errors=errors, newline=newline
         )
 
-    def _open_remote_read(self, backend: Backend, key: str) -> _ReadFile:
+    def _open_remote_read(self, backend: Backend, key: str) -> ReadFile:
         stack = ExitStack()
         try:
             try:
@@ -714,12 +708,12 @@ class AutoPath:
             except ObjectNotFoundError:
                 self._raise_if_directory(backend, key)
                 raise
-            return _ReadFile(path, stack.close)
+            return ReadFile(path, stack.close)
         except BaseException:
             stack.close()
             raise
 
-    def _open_remote_write(self, backend: Backend, key: str) -> _UploadFile:
+    def _open_remote_write(self, backend: Backend, key: str) -> UploadFile:
         scratch = Path(tempfile.mkdtemp(prefix="autostore-"))
         temp = scratch / (PurePosixPath(key).name or "object")
 
@@ -727,7 +721,7 @@ class AutoPath:
             backend.write_via_file(key, lambda target: shutil.move(temp, target))
 
         try:
-            return _UploadFile(temp, commit, lambda: shutil.rmtree(scratch, ignore_errors=True))
+            return UploadFile(temp, commit, lambda: shutil.rmtree(scratch, ignore_errors=True))
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
@@ -787,12 +781,12 @@ class AutoPath:
             raise ValueError(f"unacceptable glob pattern {pattern!r} for {self}")
         if pattern.startswith("/") or split_scheme(pattern)[0]:
             raise ValueError(f"glob patterns are relative to the path, got {pattern!r} for {self}")
-        compiled = _GlobPattern(pattern)
+        compiled = GlobPattern(pattern)
         if self._local is not None:
             local = self._local
-            return iter([self._with_local(local / relative) for relative in _local_glob(local, compiled)])
+            return iter([self._with_local(local / relative) for relative in local_glob(local, compiled)])
         backend, key = self._location()
-        return iter([self._child(relative) for relative in _remote_glob(backend, key, compiled)])
+        return iter([self._child(relative) for relative in remote_glob(backend, key, compiled)])
 
     def rglob(self, pattern: str) -> Iterator[AutoPath]:
         """:meth:`glob` with ``**/`` in front of ``pattern``: matches at any depth."""
@@ -1086,196 +1080,3 @@ def _copy_object(
     else:
         _core.copy_between(source.store, source_key, target.store, target_key, progress=callback)
     target.invalidate(target_key)
-
-
-class _GlobPattern:
-    """A glob pattern as ``pathlib`` reads it, matched by the Rust engine.
-
-    Files match by :func:`autostore._core.glob_match`. Directories match the same way, and a trailing
-    ``**`` also selects the directory it starts from (``data/**`` selects ``data``), as in pathlib.
-    """
-
-    def __init__(self, pattern: str) -> None:
-        self.directories_only = pattern.endswith("/")
-        segments: list[str] = []
-        for segment in pattern.split("/"):
-            if segment in ("", ".") or (segment == "**" and segments[-1:] == ["**"]):
-                continue
-            segments.append(segment)
-        self.segments = segments
-        self.text = "/".join(segments)
-        self.recursive = "**" in segments
-        self.selects_base = all(segment == "**" for segment in segments)
-        self._head = "/".join(segments[:-1]) if segments[-1] == "**" and len(segments) > 1 else None
-
-    def matches_file(self, relative: str) -> bool:
-        """Whether the file at ``relative`` (to the globbed directory) is selected."""
-        return not self.directories_only and _core.glob_match(self.text, relative)
-
-    def matches_directory(self, relative: str) -> bool:
-        """Whether the directory at ``relative`` is selected."""
-        return _core.glob_match(self.text, relative) or (
-            self._head is not None and _core.glob_match(self._head, relative)
-        )
-
-
-def _local_glob(base: Path, pattern: _GlobPattern) -> list[str]:
-    """Paths under ``base`` matching ``pattern``, relative to it (``""`` for ``base``), sorted."""
-    # Without '**' nothing deeper than the pattern's own depth can match: the walk stops there.
-    max_depth = None if pattern.recursive else len(pattern.segments)
-    literal = _core.glob_prefix(pattern.text)
-    found: list[str] = [""] if pattern.selects_base and base.is_dir() else []
-    start = base / literal if literal else base
-    # The walk reports what is inside its start; the start itself may match too ("data/**").
-    if literal and start.is_dir() and pattern.matches_directory(literal.rstrip("/")):
-        found.append(literal.rstrip("/"))
-    for directory, subdirectories, files in os.walk(start):
-        relative_dir = Path(directory).relative_to(base).as_posix()
-        depth = 0 if relative_dir == "." else relative_dir.count("/") + 1
-        prefix = "" if relative_dir == "." else f"{relative_dir}/"
-        found.extend(prefix + name for name in subdirectories if pattern.matches_directory(prefix + name))
-        if max_depth is not None and depth + 1 >= max_depth:
-            subdirectories.clear()
-        found.extend(
-            prefix + name
-            for name in files
-            if not store_io.is_hidden(name) and pattern.matches_file(prefix + name)
-        )
-    return sorted(found)
-
-
-def _remote_glob(backend: Backend, key: str, pattern: _GlobPattern) -> list[str]:
-    """Keys and directories under ``key`` matching ``pattern``, relative to it (``""`` for ``key``)."""
-    base = f"{key}/" if key else ""
-    segments = pattern.segments
-    if not pattern.recursive and not any(_GLOB_WILDCARDS & set(segment) for segment in segments[:-1]):
-        # Only the last segment has wildcards: one listing of its directory holds every candidate.
-        listing = backend.store.list_dir(base + "/".join(segments[:-1]))
-        names = [
-            name
-            for name in (prefix[len(base) :] for prefix in listing.prefixes)
-            if pattern.matches_directory(name)
-        ]
-        names.extend(
-            name
-            for name in (
-                meta.key[len(base) :] for meta in listing.objects if not store_io.is_hidden(meta.key)
-            )
-            if pattern.matches_file(name)
-        )
-        return sorted(names)
-    escaped_base = _escape_glob(base)
-    found: set[str] = set()
-    files: list[_core.ObjectMeta] = []
-    if not pattern.directories_only:
-        files = backend.store.glob(escaped_base + pattern.text)
-        found.update(meta.key[len(base) :] for meta in files if not store_io.is_hidden(meta.key))
-    # A directory matches when some object lies below it; a trailing '**' already lists all of them.
-    below = (
-        files
-        if segments[-1] == "**" and not pattern.directories_only
-        else backend.store.glob(f"{escaped_base}{pattern.text}/**")
-    )
-    directories: set[str] = set()
-    for meta in below:
-        parts = meta.key[len(base) :].split("/")
-        directories.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
-    found.update(directory for directory in directories if pattern.matches_directory(directory))
-    if pattern.selects_base and below:
-        found.add("")
-    return sorted(found)
-
-
-class _ReadFile(io.FileIO):
-    """A read-only local copy that releases it (a temporary download) when the file is closed."""
-
-    def __init__(self, path: Path, release: Callable[[], None]) -> None:
-        super().__init__(path, "rb")
-        self._release: Callable[[], None] | None = release
-
-    def close(self) -> None:
-        """Close the file, then release the local copy."""
-        try:
-            super().close()
-        finally:
-            release, self._release = self._release, None
-            if release is not None:
-                release()
-
-
-class _UploadFile(io.FileIO):
-    """A temporary file whose content becomes the object when it is closed, unless discarded."""
-
-    def __init__(self, path: Path, commit: Callable[[], None], cleanup: Callable[[], None]) -> None:
-        super().__init__(path, "wb")
-        self._commit: Callable[[], None] | None = commit
-        self._cleanup = cleanup
-        self.discarded = False
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        """Close; an exception in the ``with`` block discards the content instead of uploading it."""
-        if exc_type is not None:
-            self.discarded = True
-        super().__exit__(exc_type, exc, traceback)
-
-    def close(self) -> None:
-        """Close the file and upload it (unless discarded); the temporary file is removed either way."""
-        commit, self._commit = self._commit, None
-        try:
-            super().close()
-            if commit is not None and not self.discarded:
-                commit()
-        finally:
-            if commit is not None:
-                self._cleanup()
-
-
-class _BufferedUpload(io.BufferedWriter):
-    """The buffered layer of a remote file opened for writing; discards on an error in ``with``."""
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        """Discard the upload if the block raised, then close."""
-        if exc_type is not None and isinstance(self.raw, _UploadFile):
-            self.raw.discarded = True
-        super().__exit__(exc_type, exc, traceback)
-
-
-class _TextUpload(io.TextIOWrapper):
-    """The text layer of a remote file opened for writing; discards on an error in ``with``."""
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        """Discard the upload if the block raised, then close."""
-        raw = getattr(self.buffer, "raw", None)
-        if exc_type is not None and isinstance(raw, _UploadFile):
-            raw.discarded = True
-        super().__exit__(exc_type, exc, traceback)
-
-
-def _wrap_raw(
-    raw: _ReadFile | _UploadFile,
-    *,
-    binary: bool,
-    buffering: int,
-    encoding: str | None,
-    errors: str | None,
-    newline: str | None,
-) -> IO[Any]:
-    """Buffer and decode ``raw`` as ``open()`` would for the same arguments."""
-    if buffering == 0:
-        return raw
-    size = buffering if buffering > 1 else io.DEFAULT_BUFFER_SIZE
-    buffered: io.BufferedIOBase
-    if isinstance(raw, _UploadFile):
-        buffered = _BufferedUpload(raw, buffer_size=size)
-    else:
-        buffered = io.BufferedReader(raw, buffer_size=size)
-    if binary:
-        return buffered
-    text_class = _TextUpload if isinstance(raw, _UploadFile) else io.TextIOWrapper
-    return text_class(buffered, encoding=encoding or "utf-8", errors=errors, newline=newline)
