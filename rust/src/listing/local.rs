@@ -3,12 +3,14 @@
 //! `object_store` walks local directories following every symbolic link, so a link to a directory
 //! outside the root would list, and `delete_prefix` would delete, files that are not the store's.
 //! Local listings are made here instead, by these rules:
-//! - a link whose target (resolved) lies outside the root is never listed, nor anything below it,
-//!   and a listing that starts below such a link is refused;
-//! - a link to a file inside the root is listed under its own name, like any file;
+//! - a link to a directory outside the root (resolved) is never listed, nor anything below it,
+//!   and a listing that starts below such a link is refused (as every operation on a key through
+//!   it is, SECURITY.md);
 //! - a link to a directory inside the root shows as a sub-prefix in one-level listings, but
 //!   recursive listings do not descend into it: what it holds is listed at its real place already,
 //!   and a link to an ancestor would make the walk endless;
+//! - a link to a file is listed under its own name like any file, wherever it points: reading it
+//!   follows it as `open()` does (SECURITY.md), so listing it shows nothing a read would not;
 //! - broken links, and the `name#123` temporaries `object_store` writes before renaming, are
 //!   skipped, as `object_store` skips them.
 
@@ -96,12 +98,9 @@ impl Confinement {
         let Ok(target) = fs::canonicalize(path) else {
             return Kind::Skipped;
         };
-        if !target.starts_with(&self.real_root) {
-            return Kind::Skipped;
-        }
         match fs::metadata(&target) {
-            Ok(meta) if meta.is_dir() => Kind::LinkedDir,
             Ok(meta) if meta.is_file() => Kind::File(meta),
+            Ok(meta) if meta.is_dir() && target.starts_with(&self.real_root) => Kind::LinkedDir,
             _ => Kind::Skipped,
         }
     }
