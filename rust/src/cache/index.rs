@@ -307,12 +307,14 @@ fn select_row(
     namespace: &str,
     key: &str,
 ) -> Result<Option<Row>, CoreError> {
+    // Cached: parsing the statement would cost as much as running it, on every hit.
     connection
-        .query_row(
+        .prepare_cached(
             "SELECT file, etag, size, mtime_ns, last_modified, validated_at, last_access
              FROM entries WHERE namespace = ?1 AND key = ?2",
-            params![namespace, key],
-            |row| {
+        )
+        .and_then(|mut statement| {
+            statement.query_row(params![namespace, key], |row| {
                 Ok(Row {
                     file: row.get(0)?,
                     etag: row.get(1)?,
@@ -322,8 +324,8 @@ fn select_row(
                     validated_at: row.get(5)?,
                     last_access: row.get(6)?,
                 })
-            },
-        )
+            })
+        })
         .optional()
         .map_err(sql_error(path))
 }
