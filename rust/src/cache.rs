@@ -5,9 +5,10 @@
 //! the same transaction that records it; a reader serves an entry only when its file exists with
 //! the indexed size and modification time. So a crash at any point, or two processes filling the
 //! same key, never lets a partial or mismatched file be served. A fresh hit reads the index and
-//! stats the file, nothing more: its access is written later, in a batch (see `accesses`). Local (`file://`) stores are not
-//! cached: their files are served where they are. Memory stores are cached like remote ones, in a
-//! namespace private to the process, because their objects live only as long as the process.
+//! stats the file, nothing more: its access is written later, in a batch (see `accesses`).
+//! Local (`file://`) stores are not cached: their files are served where they are. Memory stores
+//! are cached like remote ones, in a namespace private to the process, because their objects live
+//! only as long as the process.
 
 mod accesses;
 mod index;

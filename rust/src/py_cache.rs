@@ -31,7 +31,7 @@ fn path_text(path: &std::path::Path) -> String {
 }
 
 /// Writes the accesses of fresh hits still held in memory when Python exits: caches referenced
-/// until then (module globals, the store's shared caches) are never dropped, which would flush them.
+/// until then (module globals, the stores' shared caches) are never dropped, which flushes them.
 #[pyfunction]
 fn flush_caches_at_exit(py: Python<'_>) -> PyResult<()> {
     Ok(py.detach(flush_all)?)
