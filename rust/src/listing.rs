@@ -428,6 +428,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (root, outside) = (dir.path().join("root"), dir.path().join("outside"));
         std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::create_dir_all(root.join("[kept] #1")).unwrap();
         std::fs::create_dir_all(&outside).unwrap();
         std::fs::write(outside.join("secret.txt"), b"s").unwrap();
         std::fs::write(root.join("a.txt"), b"a").unwrap();
@@ -454,7 +455,11 @@ mod tests {
         assert_eq!(keys(top.objects), ["a.txt", "alias.txt", "secret.txt"]);
         let mut prefixes = top.prefixes;
         prefixes.sort();
-        assert_eq!(prefixes, ["inside", "sub"]);
+        assert_eq!(
+            prefixes,
+            ["[kept] #1", "inside", "sub"],
+            "names are kept exactly"
+        );
         // A link inside the root may be listed through, but recursion never follows a link.
         assert_eq!(keys(recursive("inside").unwrap()), ["inside/b.txt"]);
         let sub = block_on(list_dir(&store, "sub")).unwrap().unwrap();

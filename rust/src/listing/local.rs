@@ -135,12 +135,17 @@ fn read_dir(path: &FsPath) -> Result<Option<fs::ReadDir>, CoreError> {
     }
 }
 
-/// A file as `object_store` describes it, ETag included, so a listing and a HEAD agree.
-fn object(key: &str, meta: &Metadata) -> Result<ObjectMeta, CoreError> {
-    let location = Path::parse(key).map_err(|err| CoreError::InvalidKey {
+/// `key` as an `object_store` path, kept exactly (`Path::from` would percent-encode `[`, `#`...).
+fn location(key: &str) -> Result<Path, CoreError> {
+    Path::parse(key).map_err(|err| CoreError::InvalidKey {
         key: key.to_string(),
         reason: err.to_string(),
-    })?;
+    })
+}
+
+/// A file as `object_store` describes it, ETag included, so a listing and a HEAD agree.
+fn object(key: &str, meta: &Metadata) -> Result<ObjectMeta, CoreError> {
+    let location = location(key)?;
     let modified = meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
     let micros = modified
         .duration_since(std::time::SystemTime::UNIX_EPOCH)
@@ -192,7 +197,7 @@ fn level_now(root: &FsPath, dir: &str) -> Result<ListResult, CoreError> {
         let key = confinement.key(prefix, &entry)?;
         match confinement.classify(&entry)? {
             Kind::File(meta) if !is_temporary(&key) => listing.objects.push(object(&key, &meta)?),
-            Kind::Dir | Kind::LinkedDir => listing.common_prefixes.push(Path::from(key.as_str())),
+            Kind::Dir | Kind::LinkedDir => listing.common_prefixes.push(location(&key)?),
             Kind::File(_) | Kind::Skipped => {}
         }
     }
