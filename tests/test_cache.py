@@ -296,6 +296,33 @@ def test_default_root_is_the_user_cache_dir_and_private(
     assert repr(cache) == f"Cache(root={str(expected)!r}, max_bytes=None)".replace("'", '"')
 
 
+HITS_THEN_EXIT = textwrap.dedent(
+    """
+    import sys
+    from autostore._core import Cache, Store
+
+    root, name = sys.argv[1:]
+    store = Store(f"memory://{name}")
+    store.put("k", b"data")
+    CACHE = Cache(root)  # referenced until the interpreter exits
+    assert not CACHE.fetch(store, "k").hit
+    assert CACHE.fetch(store, "k").hit and CACHE.fetch(store, "k").hit
+    """
+)
+
+
+def test_hits_kept_in_memory_are_counted_when_the_process_exits(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    for run in range(2):
+        subprocess.run(
+            [sys.executable, "-c", HITS_THEN_EXIT, str(root), f"exit-flush-{os.getpid()}-{run}"],
+            check=True,
+            timeout=120,
+        )
+    stats = Cache(root).stats()
+    assert (stats.hits, stats.misses) == (4, 2)
+
+
 def hammer(
     root: str,
     connection: dict[str, str],

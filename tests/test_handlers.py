@@ -22,6 +22,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from autostore.autostore import DataHandler
@@ -572,6 +574,19 @@ def test_split_extension_uses_the_longest_registered_extension(key: str, expecte
     assert default_registry().split_extension(key) == expected
 
 
+@given(st.text(alphabet="./aJsOnpdticPARQUEgzz.", max_size=24))
+def test_split_extension_agrees_with_trying_every_registered_extension(key: str) -> None:
+    registry = default_registry()
+    expected = (key, "")
+    name_start = key.rfind("/") + 1
+    for extension in sorted(registry.extensions, key=len, reverse=True):
+        cut = len(key) - len(extension)
+        if cut > name_start and key[cut:].lower() == extension:
+            expected = (key[:cut], key[cut:])
+            break
+    assert registry.split_extension(key) == expected
+
+
 @pytest.mark.parametrize(
     ("extension", "handler_class"),
     [
@@ -644,6 +659,16 @@ class SuffixHandler(DataHandler):
     @property
     def priority(self) -> int:
         return self._priority
+
+
+def test_a_registration_replaces_the_handler_remembered_for_an_extension() -> None:
+    registry = default_registry()
+    assert type(registry.handler_for_extension(".JSON")) is JSONHandler
+    assert registry.handler_for_extension(".nope") is None
+    custom = SuffixHandler(".json", 100, dict)
+    registry.register(custom)
+    assert registry.handler_for_extension(".JSON") is custom
+    assert registry.handler_for_extension("json") is custom
 
 
 def test_registering_on_a_copy_leaves_the_original_alone() -> None:

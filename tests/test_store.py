@@ -404,6 +404,23 @@ def test_keys_escaping_the_root_are_refused(tmp_path: Path, key: str) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="symbolic links need privileges on Windows")
+def test_listings_of_a_local_root_never_enter_a_directory_outside_it(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "inner").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "secret.json").write_text('{"secret": true}')
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    (root / "alias").symlink_to(root / "inner", target_is_directory=True)
+    (root / "note.json").symlink_to(outside / "secret.json")
+    store = AutoStore(root)
+    store["inner/kept"] = {"kept": True}
+    # link/ leads outside: never listed. Recursion does not follow directory links at all, so
+    # inner/kept is not listed again as alias/kept. A file link is listed, as reading follows it.
+    assert sorted(store.keys()) == ["inner/kept", "note"]
+    assert sorted(store.list_files("**/*")) == ["inner/kept.json", "note.json"]
+
+
 def test_non_str_key_is_a_typeerror(local_store: AutoStore) -> None:
     with pytest.raises(TypeError, match="str"):
         local_store[3] = 1  # type: ignore[index]

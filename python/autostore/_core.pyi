@@ -220,11 +220,17 @@ class CacheEntry:
     def validated_at(self) -> datetime:
         """When the entry was last downloaded, written through or confirmed by a 304."""
     @property
-    def last_access(self) -> datetime: ...
+    def last_access(self) -> datetime:
+        """When the entry was last served; another process's fresh hits show within about a second."""
 
 @final
 class CacheStats:
-    """Totals of a cache root; the counters persist in its index across processes and restarts."""
+    """Totals of a cache root; the counters persist in its index across processes and restarts.
+
+    A fresh hit is counted in memory first, and written to the index by the process's next index
+    change, within about a second, or when the cache is dropped or Python exits. So this process's
+    hits are always included, another process's after that delay.
+    """
 
     @property
     def entries(self) -> int: ...
@@ -259,7 +265,8 @@ class Cache:
                 ``~/.cache/autostore``), ``~/Library/Caches/autostore`` on macOS,
                 ``%LOCALAPPDATA%\\autostore`` on Windows. Directories are created user-only (0o700).
             max_bytes: size cap; after each insert the least recently used entries are evicted
-                until the cache fits (the entry just inserted is always kept). None: no cap.
+                until the cache fits (the entry just inserted is always kept). Uses by other
+                processes count once they reach the index, about a second later. None: no cap.
         """
     @property
     def root(self) -> str: ...

@@ -16,9 +16,8 @@ import logging
 import mimetypes
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -269,20 +268,33 @@ def load(
     raise AssertionError("unreachable")
 
 
-@contextmanager
-def _reading(uri: str, handler: DataHandler, path: Path | None = None) -> Iterator[None]:
-    """Re-raise a handler's decoding failure as a HandlerError that names ``uri``, not ``path``."""
-    try:
-        yield
-    except HandlerError as exc:
-        reason = _reason(exc) if path is None else _renamed(_reason(exc), path, uri)
-        raise HandlerError(f"cannot read {uri} with {type(handler).__name__}: {reason}") from exc
-    except (AutoStoreError, OSError, ImportError, MemoryError):
-        raise
-    except Exception as exc:
-        # Custom handlers raise whatever their library raises; the caller needs to know which object.
-        reason = str(exc) if path is None else _renamed(exc, path, uri)
-        raise HandlerError(f"cannot read {uri} with {type(handler).__name__}: {reason}") from exc
+class _reading:
+    """Re-raise a handler's decoding failure as a HandlerError that names ``uri``, not ``path``.
+
+    A class rather than a ``@contextmanager`` generator: it wraps every read, cache hits included,
+    where the generator machinery costs more than the rest of the wrapper.
+    """
+
+    __slots__ = ("_handler", "_path", "_uri")
+
+    def __init__(self, uri: str, handler: DataHandler, path: Path | None = None) -> None:
+        self._uri, self._handler, self._path = uri, handler, path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _traceback: Any) -> None:
+        if not isinstance(exc, Exception):  # no exception, or KeyboardInterrupt and the like
+            return
+        uri, path = self._uri, self._path
+        if isinstance(exc, HandlerError):
+            reason = _reason(exc) if path is None else _renamed(_reason(exc), path, uri)
+        elif isinstance(exc, (AutoStoreError, OSError, ImportError, MemoryError)):
+            return
+        else:
+            # Custom handlers raise whatever their library raises; the caller needs to know which object.
+            reason = str(exc) if path is None else _renamed(exc, path, uri)
+        raise HandlerError(f"cannot read {uri} with {type(self._handler).__name__}: {reason}") from exc
 
 
 def _check_accepts(handler: DataHandler, data: Any, extension: str, uri: str) -> None:

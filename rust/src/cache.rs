@@ -4,16 +4,19 @@
 //! under a hidden temporary name and renamed into place while the index's write lock is held, in
 //! the same transaction that records it; a reader serves an entry only when its file exists with
 //! the indexed size and modification time. So a crash at any point, or two processes filling the
-//! same key, never lets a partial or mismatched file be served. Local (`file://`) stores are not
-//! cached: their files are served where they are. Memory stores are cached like remote ones, in a
-//! namespace private to the process, because their objects live only as long as the process.
+//! same key, never lets a partial or mismatched file be served. A fresh hit reads the index and
+//! stats the file, nothing more: its access is written later, in a batch (see `accesses`).
+//! Local (`file://`) stores are not cached: their files are served where they are. Memory stores
+//! are cached like remote ones, in a namespace private to the process, because their objects live
+//! only as long as the process.
 
+mod accesses;
 mod index;
 mod layout;
 mod maintenance;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -85,8 +88,25 @@ impl Drop for Staged {
 /// One cache root: its directory tree, its index, and its size cap.
 pub struct CoreCache {
     layout: Layout,
-    index: Index,
+    index: Arc<Index>,
     max_bytes: Option<u64>,
+}
+
+/// Every index opened by this process and not yet dropped, for [`flush_all`].
+static OPEN_INDEXES: Mutex<Vec<Weak<Index>>> = Mutex::new(Vec::new());
+
+/// Writes the accesses pending in every open cache of this process; for the process's exit, when
+/// caches still referenced are never dropped. Returns the first error after trying them all.
+pub fn flush_all() -> Result<(), CoreError> {
+    let open: Vec<Arc<Index>> = OPEN_INDEXES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    open.iter()
+        .map(|index| index.flush())
+        .fold(Ok(()), Result::and)
 }
 
 impl std::fmt::Debug for CoreCache {
@@ -143,7 +163,13 @@ impl CoreCache {
             None => layout::default_root()?,
         };
         let layout = Layout::create(root)?;
-        let index = Index::open(layout.index_path())?;
+        let index = Arc::new(Index::open(layout.index_path())?);
+        let mut open = OPEN_INDEXES
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        open.retain(|known| known.strong_count() > 0);
+        open.push(Arc::downgrade(&index));
+        drop(open);
         Ok(Self {
             layout,
             index,
@@ -159,6 +185,23 @@ impl CoreCache {
     /// The size cap that eviction keeps the cache under, if any.
     pub fn max_bytes(&self) -> Option<u64> {
         self.max_bytes
+    }
+
+    /// The fresh, intact entry of `key`, found without a request or an index write; None when
+    /// [`fetch`](Self::fetch) has more to do (and always for a local store, which is not cached).
+    pub fn fresh(
+        &self,
+        store: &CoreStore,
+        key: &str,
+        max_age: Option<Duration>,
+    ) -> Result<Option<CachedFile>, CoreError> {
+        if store.local_file(&parse_key(key)?).is_some() {
+            return Ok(None);
+        }
+        match self.lookup(&namespace(store), key, max_age)? {
+            Plan::Serve(file) => Ok(Some(file)),
+            Plan::Revalidate(_) | Plan::Download => Ok(None),
+        }
     }
 
     /// A complete local file holding `key`.
@@ -216,31 +259,35 @@ impl CoreCache {
         fetched
     }
 
-    /// Serves a fresh, intact entry, or says what to fetch. An entry whose file is missing or
-    /// does not match the index (left by a crash) is dropped here.
+    /// Serves a fresh, intact entry, or says what to fetch.
+    ///
+    /// One read of the index and a stat of the file: no write transaction, so hits never wait for
+    /// writers or for each other. An entry whose file is missing or does not match the index (left
+    /// by a crash) is downloaded again, which replaces its row; cleanup removes it otherwise.
     fn lookup(
         &self,
         namespace: &str,
         key: &str,
         max_age: Option<Duration>,
     ) -> Result<Plan, CoreError> {
-        self.index.write(|tx| {
-            let Some((row, path)) = self.intact(tx, namespace, key)? else {
-                return Ok(Plan::Download);
-            };
-            let at = now();
-            if is_fresh(&row, max_age, at) {
-                tx.touch(namespace, key, at, false)?;
-                tx.count(Event::Hit)?;
-                return Ok(Plan::Serve(CachedFile {
-                    path,
-                    etag: row.etag,
-                    size: row.size,
-                    hit: true,
-                }));
-            }
-            Ok(row.etag.map_or(Plan::Download, Plan::Revalidate))
-        })
+        let Some(row) = self.index.get(namespace, key)? else {
+            return Ok(Plan::Download);
+        };
+        let path = self.layout.absolute(&row.file);
+        if !file_matches(&path, &row)? {
+            return Ok(Plan::Download);
+        }
+        let at = now();
+        if is_fresh(&row, max_age, at) {
+            self.index.record_hit(namespace, key, at);
+            return Ok(Plan::Serve(CachedFile {
+                path,
+                etag: row.etag,
+                size: row.size,
+                hit: true,
+            }));
+        }
+        Ok(row.etag.map_or(Plan::Download, Plan::Revalidate))
     }
 
     /// The row of an entry whose file matches it; a row that does not is removed with its file.

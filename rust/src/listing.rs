@@ -1,5 +1,8 @@
 //! Listing: streamed, one level, recursive with parallel fan-out over sub-prefixes, glob, and the
-//! one-request lookup of `stem.<ext>` candidates.
+//! one-request lookup of `stem.<ext>` candidates. Local roots are listed by [`local`], which never
+//! leaves the root through a symbolic link.
+
+mod local;
 
 use std::borrow::Cow;
 
@@ -33,6 +36,9 @@ pub fn list_stream(
     prefix: &str,
 ) -> Result<BoxStream<'static, Result<ObjectMeta, CoreError>>, CoreError> {
     let path = parse_prefix(prefix)?;
+    if let Backend::Local(root) = &store.backend {
+        return Ok(local::list(root.clone(), path.as_ref().to_string()));
+    }
     let uri = store.uri(prefix);
     Ok(store
         .inner
@@ -72,19 +78,22 @@ async fn list_level(store: &CoreStore, dir: &str, name_prefix: &str) -> Result<L
         raw_prefix.push_str(name_prefix);
         return list_level_paginated(store, s3.as_ref(), dir, &raw_prefix).await;
     }
-    let listing = match store.inner.list_with_delimiter(prefix_arg(&path)).await {
-        Ok(listing) => listing,
-        Err(err) => {
-            let err = store.err(dir)(err);
-            if !err.is_not_found() {
-                return Err(err);
+    let listing = match &store.backend {
+        Backend::Local(root) => local::level(root.clone(), path.as_ref().to_string()).await?,
+        _ => match store.inner.list_with_delimiter(prefix_arg(&path)).await {
+            Ok(listing) => listing,
+            Err(err) => {
+                let err = store.err(dir)(err);
+                if !err.is_not_found() {
+                    return Err(err);
+                }
+                object_store::ListResult {
+                    common_prefixes: Vec::new(),
+                    objects: Vec::new(),
+                    extensions: Default::default(),
+                }
             }
-            object_store::ListResult {
-                common_prefixes: Vec::new(),
-                objects: Vec::new(),
-                extensions: Default::default(),
-            }
-        }
+        },
     };
     let keep = |key: &str| {
         key.rsplit('/')
@@ -410,6 +419,70 @@ mod tests {
             .unwrap()
             .unwrap()
             .is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn local_listings_never_leave_the_root() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let (root, outside) = (dir.path().join("root"), dir.path().join("outside"));
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::create_dir_all(root.join("[kept] #1")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret.txt"), b"s").unwrap();
+        std::fs::write(root.join("a.txt"), b"a").unwrap();
+        std::fs::write(root.join("sub/b.txt"), b"b").unwrap();
+        std::fs::write(root.join("c.txt#12"), b"an object_store temporary").unwrap();
+        symlink(&outside, root.join("link")).unwrap();
+        symlink(outside.join("secret.txt"), root.join("secret.txt")).unwrap();
+        symlink(root.join("sub"), root.join("inside")).unwrap();
+        symlink(root.join("a.txt"), root.join("alias.txt")).unwrap();
+        symlink(&root, root.join("sub/loop")).unwrap();
+        symlink(dir.path().join("missing"), root.join("broken")).unwrap();
+        let url = url::Url::from_directory_path(&root).unwrap();
+        let store = CoreStore::new(url.as_str(), StoreConfig::default()).unwrap();
+
+        let recursive = |prefix: &str| block_on(list_recursive(&store, prefix)).unwrap();
+        // secret.txt is a file link: listed as reading follows it; link/ is not.
+        let everything = ["a.txt", "alias.txt", "secret.txt", "sub/b.txt"];
+        assert_eq!(keys(recursive("").unwrap()), everything);
+        assert_eq!(
+            keys(block_on(glob(&store, "**/*.txt")).unwrap().unwrap()),
+            everything
+        );
+        let top = block_on(list_dir(&store, "")).unwrap().unwrap();
+        assert_eq!(keys(top.objects), ["a.txt", "alias.txt", "secret.txt"]);
+        let mut prefixes = top.prefixes;
+        prefixes.sort();
+        assert_eq!(
+            prefixes,
+            ["[kept] #1", "inside", "sub"],
+            "names are kept exactly"
+        );
+        // A link inside the root may be listed through, but recursion never follows a link.
+        assert_eq!(keys(recursive("inside").unwrap()), ["inside/b.txt"]);
+        let sub = block_on(list_dir(&store, "sub")).unwrap().unwrap();
+        assert_eq!(sub.prefixes, ["sub/loop"]);
+
+        let refused = recursive("link/").unwrap_err();
+        assert!(matches!(refused, CoreError::InvalidKey { .. }), "{refused}");
+        assert!(block_on(list_dir(&store, "link")).unwrap().is_err());
+
+        let listed = recursive("").unwrap();
+        let a = listed.iter().find(|meta| meta.location.as_ref() == "a.txt");
+        let head = block_on(transfer::head(&store, "a.txt")).unwrap().unwrap();
+        assert_eq!(a.unwrap().e_tag, head.e_tag, "a listing and a HEAD agree");
+
+        assert_eq!(block_on(delete_prefix(&store, "")).unwrap().unwrap(), 4);
+        assert!(
+            outside.join("secret.txt").exists(),
+            "deleting a link leaves its target"
+        );
+        assert!(
+            root.join("sub/loop").exists(),
+            "links to directories are left alone"
+        );
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! that touches the disk or the network runs with the GIL released.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use pyo3::prelude::*;
 
-use crate::cache::{CachedFile, CoreCache, Entry, Stats};
+use crate::cache::{flush_all, CachedFile, CoreCache, Entry, Stats};
 use crate::error::CoreError;
 use crate::progress::Progress;
 use crate::py_store::PyStore;
@@ -29,6 +30,27 @@ fn path_text(path: &std::path::Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// Writes the accesses of fresh hits still held in memory when Python exits: caches referenced
+/// until then (module globals, the stores' shared caches) are never dropped, which flushes them.
+#[pyfunction]
+fn flush_caches_at_exit(py: Python<'_>) -> PyResult<()> {
+    Ok(py.detach(flush_all)?)
+}
+
+/// Registers [`flush_caches_at_exit`] with `atexit`, once per process.
+fn register_exit_flush(py: Python<'_>) -> PyResult<()> {
+    static REGISTERED: AtomicBool = AtomicBool::new(false);
+    if REGISTERED.swap(true, Ordering::AcqRel) {
+        return Ok(());
+    }
+    let registered = wrap_pyfunction!(flush_caches_at_exit, py)
+        .and_then(|flush| py.import("atexit")?.call_method1("register", (flush,)));
+    if registered.is_err() {
+        REGISTERED.store(false, Ordering::Release);
+    }
+    registered.map(drop)
+}
+
 /// An on-disk cache of objects with an ETag index, shared by threads and processes.
 #[pyclass(frozen, name = "Cache", module = "autostore._core")]
 pub struct PyCache {
@@ -47,6 +69,7 @@ impl PyCache {
                 })
             })
             .transpose()?;
+        register_exit_flush(py)?;
         let inner = py.detach(|| CoreCache::open(root, max_bytes))?;
         Ok(Self { inner })
     }
@@ -83,6 +106,13 @@ impl PyCache {
         progress: Option<Py<PyAny>>,
     ) -> PyResult<PyCachedFile> {
         let max_age = max_age(expiry_seconds)?;
+        if !refresh {
+            // A fresh hit is a read of the index and a stat: done here, it skips the runtime.
+            let store = &store.inner;
+            if let Some(file) = py.detach(|| self.inner.fresh(store, key, max_age))? {
+                return Ok(file.into());
+            }
+        }
         let progress = Progress::new(progress);
         let fetch = self
             .inner

@@ -23,14 +23,17 @@ class HandlerRegistry:
 
     Among handlers that accept the same extension or value, the higher :attr:`DataHandler.priority`
     wins, and between equal priorities the one registered last, so a handler registered by the user
-    overrides a built-in of the same rank.
+    overrides a built-in of the same rank. A handler's :meth:`DataHandler.can_handle_extension` is
+    asked once per extension: its answer is remembered until the next :meth:`register`.
     """
 
     def __init__(self, handlers: Iterable[DataHandler] = ()) -> None:
         """A registry holding ``handlers``, registered in order."""
         self._registered: list[DataHandler] = []
         self._by_rank: list[DataHandler] = []
-        self._extensions_longest_first: list[str] = []
+        self._extensions: frozenset[str] = frozenset()
+        self._longest_extension = 0
+        self._handler_by_extension: dict[str, DataHandler | None] = {}
         for handler in handlers:
             self.register(handler)
 
@@ -49,8 +52,9 @@ class HandlerRegistry:
         self._registered.append(handler)
         # sorted() is stable: walking the newest first keeps it ahead of older equal-priority handlers.
         self._by_rank = sorted(reversed(self._registered), key=lambda known: -known.priority)
-        every_extension = {ext.lower() for known in self._registered for ext in known.extensions}
-        self._extensions_longest_first = sorted(every_extension, key=lambda ext: (-len(ext), ext))
+        self._extensions = frozenset(ext.lower() for known in self._registered for ext in known.extensions)
+        self._longest_extension = max(len(ext) for ext in self._extensions)
+        self._handler_by_extension = {}
 
     @property
     def handlers(self) -> list[DataHandler]:
@@ -60,7 +64,7 @@ class HandlerRegistry:
     @property
     def extensions(self) -> list[str]:
         """Every registered extension, lowercased, sorted."""
-        return sorted(self._extensions_longest_first)
+        return sorted(self._extensions)
 
     def split_extension(self, key: str) -> tuple[str, str]:
         """Split ``key`` into its stem and the longest registered extension it ends with.
@@ -70,19 +74,31 @@ class HandlerRegistry:
         ``("x", ".PARQUET")``. A key with no registered extension, or whose last path segment is only
         an extension (``"dir/.json"``), gives ``(key, "")``.
         """
-        name_start = key.rfind("/") + 1
-        for extension in self._extensions_longest_first:
-            cut = len(key) - len(extension)
-            if cut > name_start and key[cut:].lower() == extension:
-                return key[:cut], key[cut:]
+        # Runs on every read and write: a set lookup per dot of the name's tail, not a scan of every
+        # extension. Suffixes are tried from the leftmost dot (the longest, ".tar.gz" before ".gz"),
+        # starting no further left than the longest registered extension and never at the name's
+        # first character (".json" alone is a name, not an extension).
+        after_name_start = key.rfind("/") + 2
+        tail = len(key) - self._longest_extension
+        dot = key.find(".", after_name_start if after_name_start > tail else tail)
+        while dot != -1:
+            extension = key[dot:]
+            if extension.lower() in self._extensions:
+                return key[:dot], extension
+            dot = key.find(".", dot + 1)
         return key, ""
 
     def handler_for_extension(self, extension: str) -> DataHandler | None:
         """The handler for files ending in ``extension`` (leading dot optional, any case), or None."""
-        if not extension.startswith("."):
-            extension = f".{extension}"
+        known = self._handler_by_extension.get(extension)
+        if known is not None:
+            return known
+        dotted = extension if extension.startswith(".") else f".{extension}"
         for handler in self._by_rank:
-            if handler.can_handle_extension(extension):
+            if handler.can_handle_extension(dotted):
+                # Remembered only for registered extensions, so arbitrary format names cannot grow it.
+                if dotted.lower() in self._extensions:
+                    self._handler_by_extension[extension] = handler
                 return handler
         return None
 

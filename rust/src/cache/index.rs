@@ -1,13 +1,15 @@
 //! The cache index: one SQLite database in WAL mode shared by every thread and process using a
 //! cache root. Each change runs in an immediate (write-locked) transaction, so writers are
-//! serialized across processes and a crash rolls back to the last committed state.
+//! serialized across processes and a crash rolls back to the last committed state. Accesses by
+//! fresh hits are batched in memory (see [`super::accesses`]) and applied by the next transaction.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 
+use super::accesses::{self, Accesses, Pending};
 use crate::error::CoreError;
 
 /// Long enough for a cleanup of a large cache in another process to finish.
@@ -90,6 +92,8 @@ pub struct Index {
     path: PathBuf,
     /// SQLite connections must not be used across `fork()`; a child gets a clear error instead.
     pid: u32,
+    /// Fresh hits not yet written to the index.
+    accesses: Accesses,
 }
 
 impl std::fmt::Debug for Index {
@@ -178,6 +182,7 @@ impl Index {
             connection: Mutex::new(connection),
             path,
             pid: std::process::id(),
+            accesses: Accesses::default(),
         };
         index.write(|tx| {
             let version: i64 =
@@ -209,20 +214,68 @@ impl Index {
             .unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
-    /// Runs `change` in one immediate transaction: committed if it returns Ok, else rolled back.
+    /// Runs `change` in one immediate transaction, after the pending accesses: committed if it
+    /// returns Ok, else rolled back with the accesses kept for the next transaction.
     pub fn write<T>(
         &self,
         change: impl FnOnce(&Tx<'_>) -> Result<T, CoreError>,
     ) -> Result<T, CoreError> {
         let mut connection = self.connection()?;
-        let err = sql_error(&self.path);
+        let pending = self.accesses.take();
+        let written = Self::commit(&mut connection, &self.path, &pending, change);
+        if written.is_err() {
+            self.accesses.restore(pending);
+        }
+        written
+    }
+
+    fn commit<T>(
+        connection: &mut Connection,
+        path: &Path,
+        pending: &Pending,
+        change: impl FnOnce(&Tx<'_>) -> Result<T, CoreError>,
+    ) -> Result<T, CoreError> {
+        let err = sql_error(path);
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&err)?;
-        let tx = Tx(transaction, &self.path);
+        let tx = Tx(transaction, path);
+        tx.apply(pending)?;
         let value = change(&tx)?;
         tx.0.commit().map_err(&err)?;
         Ok(value)
+    }
+
+    /// The row of (`namespace`, `key`), read in one autocommit statement: no transaction to begin
+    /// or end, and no lock that would wait for a writer (WAL readers see the last commit).
+    pub fn get(&self, namespace: &str, key: &str) -> Result<Option<Row>, CoreError> {
+        let connection = self.connection()?;
+        select_row(&connection, &self.path, namespace, key)
+    }
+
+    /// Notes a fresh hit on (`namespace`, `key`) at `at`, to be written within
+    /// [`accesses::FLUSH_DELAY`]. The timer holds only a weak reference: a dropped index flushes
+    /// itself.
+    pub fn record_hit(self: &Arc<Self>, namespace: &str, key: &str, at: f64) {
+        if self.accesses.hit(namespace, key, at) {
+            let index = Arc::downgrade(self);
+            accesses::schedule(move || {
+                if let Some(index) = index.upgrade() {
+                    index.accesses.disarm();
+                    // On failure the accesses stay pending for the next write or flush.
+                    let _ = index.flush();
+                }
+            });
+        }
+    }
+
+    /// Writes the pending accesses, if any, to the index. In a child forked with a copy of them it
+    /// does nothing: they are the parent's to write.
+    pub fn flush(&self) -> Result<(), CoreError> {
+        if self.pid != std::process::id() || self.accesses.is_empty() {
+            return Ok(());
+        }
+        self.write(|_| Ok(()))
     }
 
     /// Runs `query` on a consistent snapshot, without taking the write lock.
@@ -238,6 +291,43 @@ impl Index {
         let result = query(&Tx(transaction, &self.path));
         result
     }
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        // A drop has no one to report an error to; the accesses are then lost, nothing else.
+        let _ = self.flush();
+    }
+}
+
+/// The row of (`namespace`, `key`) on `connection`, if indexed.
+fn select_row(
+    connection: &Connection,
+    path: &Path,
+    namespace: &str,
+    key: &str,
+) -> Result<Option<Row>, CoreError> {
+    // Cached: parsing the statement would cost as much as running it, on every hit.
+    connection
+        .prepare_cached(
+            "SELECT file, etag, size, mtime_ns, last_modified, validated_at, last_access
+             FROM entries WHERE namespace = ?1 AND key = ?2",
+        )
+        .and_then(|mut statement| {
+            statement.query_row(params![namespace, key], |row| {
+                Ok(Row {
+                    file: row.get(0)?,
+                    etag: row.get(1)?,
+                    size: to_u64(row.get(2)?),
+                    mtime_ns: row.get(3)?,
+                    last_modified: row.get(4)?,
+                    validated_at: row.get(5)?,
+                    last_access: row.get(6)?,
+                })
+            })
+        })
+        .optional()
+        .map_err(sql_error(path))
 }
 
 /// An open transaction on the index, with the statements the cache needs.
@@ -258,25 +348,7 @@ impl Tx<'_> {
 
     /// The row of (`namespace`, `key`), if indexed.
     pub fn get(&self, namespace: &str, key: &str) -> Result<Option<Row>, CoreError> {
-        self.0
-            .query_row(
-                "SELECT file, etag, size, mtime_ns, last_modified, validated_at, last_access
-                 FROM entries WHERE namespace = ?1 AND key = ?2",
-                params![namespace, key],
-                |row| {
-                    Ok(Row {
-                        file: row.get(0)?,
-                        etag: row.get(1)?,
-                        size: to_u64(row.get(2)?),
-                        mtime_ns: row.get(3)?,
-                        last_modified: row.get(4)?,
-                        validated_at: row.get(5)?,
-                        last_access: row.get(6)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(self.err())
+        select_row(&self.0, self.1, namespace, key)
     }
 
     /// Records `row` for (`namespace`, `key`), replacing any previous one.
@@ -334,13 +406,38 @@ impl Tx<'_> {
 
     /// Adds one to the persistent counter of `event`.
     pub fn count(&self, event: Event) -> Result<(), CoreError> {
+        self.count_many(event, 1)
+    }
+
+    fn count_many(&self, event: Event, times: u64) -> Result<(), CoreError> {
         self.0
             .execute(
-                "UPDATE counters SET value = value + 1 WHERE name = ?1",
-                params![event.name()],
+                "UPDATE counters SET value = value + ?2 WHERE name = ?1",
+                params![event.name(), to_i64(times)],
             )
             .map(drop)
             .map_err(self.err())
+    }
+
+    /// Writes accesses noted in memory. An access never moves an entry's last access back (another
+    /// process may have recorded a later one), and one of an entry dropped since changes nothing.
+    fn apply(&self, pending: &Pending) -> Result<(), CoreError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut statement = self
+            .0
+            .prepare(
+                "UPDATE entries SET last_access = max(last_access, ?3)
+                 WHERE namespace = ?1 AND key = ?2",
+            )
+            .map_err(self.err())?;
+        for ((namespace, key), at) in &pending.last_access {
+            statement
+                .execute(params![namespace, key, at])
+                .map_err(self.err())?;
+        }
+        self.count_many(Event::Hit, pending.hits)
     }
 
     /// Entries of `namespace` whose key starts with `prefix`.
@@ -514,6 +611,33 @@ mod tests {
             .unwrap();
         assert_eq!(a, Some(row("fa", 3, 1.0)));
         assert_eq!(b, None);
+    }
+
+    #[test]
+    fn pending_accesses_outlive_a_rolled_back_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Arc::new(Index::open(dir.path().join("index.sqlite")).unwrap());
+        index
+            .write(|tx| tx.upsert("ns", "a", &row("fa", 3, 1.0)))
+            .unwrap();
+        index.record_hit("ns", "a", 5.0);
+        index.record_hit("ns", "a", 4.0);
+        let failed: Result<(), CoreError> =
+            index.write(|_| Err(CoreError::Config("abandoned".into())));
+        assert!(failed.is_err());
+        assert_eq!(index.read(|tx| tx.totals()).unwrap().hits, 0);
+
+        index.flush().unwrap();
+        let (totals, a) = index
+            .read(|tx| Ok((tx.totals()?, tx.get("ns", "a")?)))
+            .unwrap();
+        assert_eq!(totals.hits, 2);
+        assert_eq!(a.unwrap().last_access, 5.0);
+
+        // An older access than the one recorded (by another process, say) never moves it back.
+        index.record_hit("ns", "a", 2.0);
+        index.flush().unwrap();
+        assert_eq!(index.get("ns", "a").unwrap().unwrap().last_access, 5.0);
     }
 
     #[test]

@@ -61,7 +61,9 @@ impl CoreCache {
             return Ok(None);
         }
         let namespace = namespace(store);
-        let Some(row) = self.index.read(|tx| tx.get(&namespace, key))? else {
+        // The entry reports its last access: this process's pending ones count.
+        self.index.flush()?;
+        let Some(row) = self.index.get(&namespace, key)? else {
             return Ok(None);
         };
         let path = self.layout.absolute(&row.file);
@@ -112,8 +114,10 @@ impl CoreCache {
         })
     }
 
-    /// Entries, bytes, and the hit/miss/revalidation counts since the cache was created.
+    /// Entries, bytes, and the hit/miss/revalidation counts since the cache was created. Hits
+    /// pending in other processes are counted once they flush them (within a second or so).
     pub fn stats(&self) -> Result<Stats, CoreError> {
+        self.index.flush()?;
         self.index.read(|tx| tx.totals())
     }
 }

@@ -344,3 +344,70 @@ fn caches_sharing_a_root_stay_consistent_under_concurrent_fills() {
     assert_eq!(caches[0].cleanup(None).unwrap(), 0, "nothing stray is left");
     assert_eq!(caches[0].stats().unwrap().misses, 120);
 }
+
+#[test]
+fn a_fresh_hit_writes_nothing_until_its_access_is_flushed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache_in(&dir, None);
+    let store = memory("no-write-on-hit");
+    write(&store, "k", b"data");
+    let placed = fetch(&cache, &store, "k", None).unwrap();
+    let placed_access = cache.entry(&store, "k").unwrap().unwrap().last_access;
+
+    // SQLite changes a connection's data_version whenever another one commits.
+    let watcher = rusqlite::Connection::open(cache.layout.index_path()).unwrap();
+    let data_version = || {
+        watcher
+            .query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0))
+            .unwrap()
+    };
+    let before = data_version();
+    for _ in 0..3 {
+        let served = cache.fresh(&store, "k", None).unwrap().unwrap();
+        assert_eq!(served.path, placed.path);
+    }
+    assert!(fetch(&cache, &store, "k", None).unwrap().hit);
+    assert_eq!(data_version(), before, "a fresh hit committed to the index");
+
+    // Reads that report accesses flush them first.
+    assert_eq!(cache.stats().unwrap().hits, 4);
+    assert_ne!(data_version(), before);
+    assert!(cache.entry(&store, "k").unwrap().unwrap().last_access > placed_access);
+}
+
+#[test]
+fn another_process_sees_hits_once_flushed_by_the_timer_or_the_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = memory("cross-process");
+    for key in ["a", "b", "c"] {
+        write(&store, key, &[b'x'; 10]);
+    }
+    // Two caches on one root behave like two processes: separate connections and pending hits.
+    let first = cache_in(&dir, Some(25));
+    let other = cache_in(&dir, Some(25));
+    fetch(&first, &store, "a", None).unwrap();
+    fetch(&first, &store, "b", None).unwrap();
+    assert!(fetch(&first, &store, "a", None).unwrap().hit);
+
+    // The timer flushes within FLUSH_DELAY; the deadline only keeps a broken timer from hanging.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while other.stats().unwrap().hits == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hit was never flushed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The other process's eviction now knows "a" was used after "b".
+    fetch(&other, &store, "c", None).unwrap();
+    assert!(other.entry(&store, "b").unwrap().is_none());
+    assert!(other.entry(&store, "a").unwrap().is_some());
+
+    assert!(fetch(&first, &store, "a", None).unwrap().hit);
+    drop(first);
+    assert_eq!(
+        other.stats().unwrap().hits,
+        2,
+        "dropping a cache flushes its hits"
+    );
+}
