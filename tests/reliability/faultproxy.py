@@ -23,6 +23,7 @@ import re
 import socket
 import struct
 import threading
+import time
 import types
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from typing import Literal
 _HOST = "127.0.0.1"
 _PIECE = 64 * 1024
 _HEAD_LIMIT = 1024 * 1024
-_ERROR_CODES = {500: "InternalError", 503: "ServiceUnavailable", 502: "BadGateway"}
+_ERROR_CODES = {403: "AccessDenied", 500: "InternalError", 502: "BadGateway", 503: "ServiceUnavailable"}
 
 FaultKind = Literal["status", "drop", "stall", "reset"]
 
@@ -61,13 +62,18 @@ class Fault:
         return self.target is None or re.search(self.target, target) is not None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Exchange:
     """One request seen by the proxy and the fault applied to it (``None``: passed through)."""
 
     method: str
     target: str
     fault: FaultKind | None
+    started: float = field(default_factory=time.monotonic)
+    status: int | None = None
+    """The status the server answered, once its head was forwarded (``None``: never forwarded)."""
+    finished: float | None = None
+    """When the whole response was forwarded."""
 
 
 @dataclass
@@ -305,9 +311,11 @@ class FaultProxy:
                     return fault
         return None
 
-    def _record(self, method: str, target: str, fault: Fault | None) -> None:
+    def _record(self, method: str, target: str, fault: Fault | None) -> Exchange:
+        exchange = Exchange(method, target, fault.kind if fault is not None else None)
         with self._lock:
-            self.log.append(Exchange(method, target, fault.kind if fault is not None else None))
+            self.log.append(exchange)
+        return exchange
 
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -323,7 +331,7 @@ class FaultProxy:
                 request = _parse_head(raw)
                 method, target = [*request.first_line.split(" "), "", ""][:2]
                 fault = self._match(method, target)
-                self._record(method, target, fault)
+                exchange = self._record(method, target, fault)
                 has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
                 body = _pieces(client_reader, *_framing(request, no_body=not has_body))
                 if fault is not None and fault.kind == "status":
@@ -357,6 +365,7 @@ class FaultProxy:
                     raise _Dropped
                 response = _parse_head(await up_reader.readuntil(b"\r\n\r\n"))
                 status = int(response.first_line.split(" ")[1])
+                exchange.status = status
                 if fault is not None and fault.kind == "stall" and fault.after_bytes is None:
                     await asyncio.sleep(fault.seconds)
                 client_writer.write(response.raw)
@@ -364,6 +373,7 @@ class FaultProxy:
                 no_body = method == "HEAD" or status in (204, 304) or status < 200
                 framing = _framing(response, no_body=no_body)
                 await self._forward_body(_pieces(up_reader, *framing), client_writer, fault)
+                exchange.finished = time.monotonic()
                 if framing[0] == "close" or "close" in response.headers.get("connection", "").lower():
                     return
         except (_Dropped, asyncio.CancelledError):
