@@ -260,10 +260,21 @@ impl CoreStore {
         }
     }
 
-    /// Maps an `object_store` error onto this store's URI for `key`.
+    /// Maps an `object_store` error onto this store's URI for `key`; a timeout becomes
+    /// [`CoreError::Stalled`], which names the configured timeout.
     pub fn err(&self, key: &str) -> impl FnOnce(object_store::Error) -> CoreError + '_ {
         let uri = self.uri(key);
-        move |source| CoreError::store(uri, source)
+        move |source| {
+            if crate::error::is_timeout(&source) {
+                CoreError::Stalled {
+                    uri,
+                    seconds: self.config.timeout.as_secs_f64(),
+                    source,
+                }
+            } else {
+                CoreError::store(uri, source)
+            }
+        }
     }
 }
 
