@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,24 +22,84 @@ from botocore.config import Config
 from tests.reliability.faultproxy import FaultProxy
 
 from autostore import AutoPath, AutoStore, _core
-from autostore.exceptions import AutoStoreError, TransferError
+from autostore.exceptions import AutoStoreError, TransferError, TransferTimeoutError
 from autostore.testing import LocalS3Server
 
 MIB = 1024 * 1024
 PART = 5 * MIB
 
 
-@pytest.fixture
-def proxy(s3_server: LocalS3Server) -> Iterator[FaultProxy]:
-    """A fault proxy in front of the session server, passing everything through until told otherwise."""
-    with FaultProxy(s3_server.port) as fault_proxy:
-        yield fault_proxy
+@dataclass
+class Rig:
+    """The session server, a new bucket on it, a fault proxy in front of it and a direct boto3 client."""
+
+    s3: LocalS3Server
+    bucket: str
+    proxy: FaultProxy
+    direct: Any
+    tmp: Path
+
+    def options(self, *, through_proxy: bool = True, **overrides: Any) -> dict[str, Any]:
+        """S3 options tuned to fail fast, reaching the server through the proxy unless told otherwise."""
+        endpoint = self.proxy.endpoint_url if through_proxy else self.s3.endpoint_url
+        options = self.s3.s3_options(
+            endpoint_url=endpoint,
+            timeout=1.0,
+            max_retries=3,
+            retry_delay=0.05,
+            multipart_threshold=PART,
+            multipart_chunksize=PART,
+            max_concurrency=4,
+        )
+        options.update(overrides)
+        return options
+
+    def store(self, **overrides: Any) -> AutoStore:
+        return AutoStore(f"s3://{self.bucket}", **self.options(**overrides))
+
+    def core_store(self, bucket: str | None = None, **overrides: Any) -> _core.Store:
+        settings: dict[str, Any] = {
+            "access_key_id": self.s3.access_key_id,
+            "secret_access_key": self.s3.secret_access_key,
+            "endpoint": self.proxy.endpoint_url,
+            "region": self.s3.region,
+            "timeout": 1.0,
+            "max_retries": 1,
+            "retry_delay": 0.05,
+        }
+        settings.update(overrides)
+        return _core.Store(f"s3://{bucket or self.bucket}", **settings)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def put(self, key: str, data: bytes) -> None:
+        self.direct.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def on_server(self, key: str) -> bytes | None:
+        """The object's bytes as the server has them, or ``None``."""
+        try:
+            return self.direct.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except self.direct.exceptions.NoSuchKey:
+            return None
+
+    def open_uploads(self) -> list[str]:
+        """Keys of the multipart uploads started and neither completed nor aborted."""
+        answer = self.direct.list_multipart_uploads(Bucket=self.bucket)
+        return [upload["Key"] for upload in answer.get("Uploads", [])]
+
+    def source(self, size: int) -> tuple[Path, bytes]:
+        """A local file of ``size`` random bytes."""
+        data = os.urandom(size)
+        path = self.tmp / "source" / f"{size}.bin"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(data)
+        return path, data
 
 
 @pytest.fixture
-def server(s3_server: LocalS3Server) -> Any:
-    """A boto3 client talking to the server directly (no proxy), to check what really is there."""
-    return boto3.client(
+def rig(s3_server: LocalS3Server, s3_bucket: str, tmp_path: Path) -> Iterator[Rig]:
+    direct = boto3.client(
         "s3",
         endpoint_url=s3_server.endpoint_url,
         aws_access_key_id=s3_server.access_key_id,
@@ -46,34 +107,8 @@ def server(s3_server: LocalS3Server) -> Any:
         region_name=s3_server.region,
         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
     )
-
-
-def fault_options(s3_server: LocalS3Server, endpoint: str, **overrides: Any) -> dict[str, Any]:
-    """S3 options for a store reaching the server through ``endpoint``, tuned to fail fast."""
-    options = s3_server.s3_options(
-        endpoint_url=endpoint,
-        timeout=1.0,
-        max_retries=3,
-        retry_delay=0.05,
-        multipart_threshold=PART,
-        multipart_chunksize=PART,
-        max_concurrency=4,
-    )
-    options.update(overrides)
-    return options
-
-
-def object_on_server(server: Any, bucket: str, key: str) -> bytes | None:
-    try:
-        return server.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except server.exceptions.NoSuchKey:
-        return None
-
-
-def open_uploads(server: Any, bucket: str) -> list[str]:
-    """Keys of the multipart uploads started and neither completed nor aborted."""
-    answer = server.list_multipart_uploads(Bucket=bucket)
-    return [upload["Key"] for upload in answer.get("Uploads", [])]
+    with FaultProxy(s3_server.port) as proxy:
+        yield Rig(s3_server, s3_bucket, proxy, direct, tmp_path)
 
 
 def leftovers(directory: Path) -> list[str]:
@@ -86,176 +121,138 @@ def leftovers(directory: Path) -> list[str]:
 # --- transient faults: retried, data intact -----------------------------------------------------
 
 
-def test_faults_small_reads_writes_and_listing_retry_transient_errors(
-    s3_server: LocalS3Server, s3_bucket: str, proxy: FaultProxy, server: Any
-) -> None:
-    store = AutoStore(f"s3://{s3_bucket}", **fault_options(s3_server, proxy.endpoint_url))
+def test_faults_small_reads_writes_and_listing_retry_transient_errors(rig: Rig) -> None:
+    store = rig.store()
     payload = os.urandom(64 * 1024)
 
-    refused_puts = proxy.fail(503, times=2, method="PUT")
+    refused_puts = rig.proxy.fail(503, times=2, method="PUT")
     store["blob.bin"] = payload
     assert refused_puts.applied == 2
-    assert object_on_server(server, s3_bucket, "blob.bin") == payload
+    assert rig.on_server("blob.bin") == payload
 
-    refused_gets = proxy.fail(500, times=2, method="GET")
+    refused_gets = rig.proxy.fail(500, times=2, method="GET")
     assert store["blob.bin"] == payload
     assert refused_gets.applied == 2
 
-    dropped = proxy.drop(after_bytes=1000, times=1, method="GET")
+    dropped = rig.proxy.drop(after_bytes=1000, times=1, method="GET")
     assert store["blob.bin"] == payload
     assert dropped.applied == 1
 
     for index in range(5):
-        server.put_object(Bucket=s3_bucket, Key=f"dir/k{index}.bin", Body=bytes([index]) * 10)
-    refused_lists = proxy.fail(503, times=2, method="GET", target=r"list-type=2")
+        rig.put(f"dir/k{index}.bin", bytes([index]) * 10)
+    refused_lists = rig.proxy.fail(503, times=2, method="GET", target=r"list-type=2")
     assert sorted(store.keys()) == ["blob", *(f"dir/k{index}" for index in range(5))]
     assert refused_lists.applied == 2
-    assert len(proxy.faulted()) == 7
+    assert len(rig.proxy.faulted()) == 7
 
 
-def test_faults_listing_survives_a_dropped_response_body(
-    s3_server: LocalS3Server, s3_bucket: str, proxy: FaultProxy, server: Any
-) -> None:
+def test_faults_listing_survives_a_dropped_or_stalled_response_body(rig: Rig) -> None:
     keys = [f"many/{index:03d}.bin" for index in range(40)]
     for key in keys:
-        server.put_object(Bucket=s3_bucket, Key=key, Body=b"x")
-    store = _core.Store(
-        f"s3://{s3_bucket}",
-        access_key_id=s3_server.access_key_id,
-        secret_access_key=s3_server.secret_access_key,
-        endpoint=proxy.endpoint_url,
-        region=s3_server.region,
-        timeout=1.0,
-        max_retries=3,
-        retry_delay=0.05,
-    )
-    dropped = proxy.drop(after_bytes=500, times=1, method="GET", target=r"list-type=2")
+        rig.put(key, b"x")
+    store = rig.core_store(max_retries=2)
+    dropped = rig.proxy.drop(after_bytes=500, times=1, method="GET", target=r"list-type=2")
     assert [meta.key for meta in store.list("many")] == keys
+    assert dropped.applied == 1
+    # A body that stops for longer than the timeout is retried like one that breaks off.
+    stalled = rig.proxy.stall(600, after_bytes=500, times=1, method="GET", target=r"list-type=2")
+    assert [meta.key for meta in store.list("many")] == keys
+    assert stalled.applied == 1
+    dropped = rig.proxy.drop(after_bytes=100, times=1, method="GET", target=r"list-type=2")
+    assert {meta.key for meta in store.glob("many/*.bin")} == set(keys)
     assert dropped.applied == 1
 
 
-def test_faults_multipart_upload_retries_part_resets_and_5xx(
-    s3_server: LocalS3Server, s3_bucket: str, proxy: FaultProxy, server: Any, tmp_path: Path
-) -> None:
-    data = os.urandom(3 * PART - 12345)
-    source = tmp_path / "big.bin"
-    source.write_bytes(data)
-    store = AutoStore(f"s3://{s3_bucket}", **fault_options(s3_server, proxy.endpoint_url))
+def test_faults_multipart_upload_retries_part_resets_and_5xx(rig: Rig) -> None:
+    source, data = rig.source(3 * PART - 12345)
+    resets = rig.proxy.reset_part_uploads(after_bytes=256 * 1024, times=2)
+    refused_create = rig.proxy.fail(503, times=1, method="POST", target=r"\?uploads")
+    refused_part = rig.proxy.fail(500, times=1, method="PUT", target=r"partNumber=")
+    refused_complete = rig.proxy.fail(503, times=1, method="POST", target=r"uploadId=")
+    AutoPath(rig.uri("up/big.bin"), store=rig.store()).upload_from(source)
 
-    resets = proxy.reset_part_uploads(after_bytes=256 * 1024, times=2)
-    refused_create = proxy.fail(503, times=1, method="POST", target=r"\?uploads")
-    refused_parts = proxy.fail(500, times=1, method="PUT", target=r"partNumber=")
-    refused_complete = proxy.fail(503, times=1, method="POST", target=r"uploadId=")
-    AutoPath(f"s3://{s3_bucket}/up/big.bin", store=store).upload_from(source)
-
-    assert (resets.applied, refused_create.applied, refused_parts.applied, refused_complete.applied) == (
-        2,
-        1,
-        1,
-        1,
-    )
-    # Three parts plus the four failed attempts; a server slowed by the broken uploads may add timeouts.
-    assert len(proxy.requests("PUT", r"partNumber=")) >= 3 + 3
-    assert object_on_server(server, s3_bucket, "up/big.bin") == data
-    assert open_uploads(server, s3_bucket) == []
+    applied = (resets.applied, refused_create.applied, refused_part.applied, refused_complete.applied)
+    assert applied == (2, 1, 1, 1)
+    # Three parts plus three failed attempts; a server slowed by the broken uploads may add timeouts.
+    assert len(rig.proxy.requests("PUT", r"partNumber=")) >= 3 + 3
+    assert rig.on_server("up/big.bin") == data
+    assert rig.open_uploads() == []
 
 
-def test_faults_parallel_download_survives_dropped_bodies_and_a_short_stall(
-    s3_server: LocalS3Server, s3_bucket: str, proxy: FaultProxy, server: Any, tmp_path: Path
-) -> None:
+def test_faults_parallel_download_survives_dropped_bodies_and_a_short_stall(rig: Rig) -> None:
     data = os.urandom(3 * PART - 777)
-    server.put_object(Bucket=s3_bucket, Key="dl/big.bin", Body=data)
-    store = AutoStore(f"s3://{s3_bucket}", **fault_options(s3_server, proxy.endpoint_url))
-
-    drops = proxy.drop(after_bytes=MIB, times=2, method="GET")
-    refused = proxy.fail(503, times=1, method="GET")
-    stall = proxy.stall(0.3, after_bytes=2 * MIB, times=1, method="GET")
-    destination = tmp_path / "out" / "big.bin"
-    AutoPath(f"s3://{s3_bucket}/dl/big.bin", store=store).download_to(destination)
+    rig.put("dl/big.bin", data)
+    drops = rig.proxy.drop(after_bytes=MIB, times=2, method="GET")
+    refused = rig.proxy.fail(503, times=1, method="GET")
+    stall = rig.proxy.stall(0.3, after_bytes=2 * MIB, times=1, method="GET")
+    destination = rig.tmp / "out" / "big.bin"
+    AutoPath(rig.uri("dl/big.bin"), store=rig.store()).download_to(destination)
 
     assert destination.read_bytes() == data
     assert (drops.applied, refused.applied, stall.applied) == (2, 1, 1)
-    # Ranged GETs fetched the parts beyond the first (the original GET, its retries, two ranges).
-    assert len(proxy.requests("GET")) >= 3 + 2
-    assert leftovers(tmp_path / "out") == ["big.bin"]
+    ranged = [entry for entry in rig.proxy.requests("GET") if entry.status == 206]
+    assert len(ranged) >= 2  # the parts beyond the first came from ranged GETs
+    assert leftovers(rig.tmp / "out") == ["big.bin"]
 
 
 # --- permanent faults: a clear error, nothing left behind -----------------------------------------
 
 
-def test_faults_permanent_part_resets_fail_and_abort_the_upload(
-    s3_server: LocalS3Server, s3_bucket: str, proxy: FaultProxy, server: Any, tmp_path: Path
-) -> None:
-    source = tmp_path / "big.bin"
-    source.write_bytes(os.urandom(2 * PART + 1))
-    store = AutoStore(f"s3://{s3_bucket}", **fault_options(s3_server, proxy.endpoint_url, max_retries=2))
-    resets = proxy.reset_part_uploads(times=None)
-    uri = f"s3://{s3_bucket}/up/never.bin"
+def test_faults_permanent_part_resets_fail_and_abort_the_upload(rig: Rig) -> None:
+    source, _ = rig.source(2 * PART + 1)
+    resets = rig.proxy.reset_part_uploads(times=None)
     with pytest.raises(TransferError) as failure:
-        AutoPath(uri, store=store).upload_from(source)
-    assert uri in str(failure.value)
+        AutoPath(rig.uri("up/never.bin"), store=rig.store(max_retries=2)).upload_from(source)
+    assert rig.uri("up/never.bin") in str(failure.value)
     assert resets.applied >= 3
-    assert object_on_server(server, s3_bucket, "up/never.bin") is None
-    assert open_uploads(server, s3_bucket) == []
+    assert rig.on_server("up/never.bin") is None
+    assert rig.open_uploads() == []
 
 
-def test_faults_permanent_failure_to_complete_aborts_the_upload(
-    s3_server: LocalS3Server, s3_bucket: str, proxy: FaultProxy, server: Any, tmp_path: Path
-) -> None:
-    source = tmp_path / "big.bin"
-    source.write_bytes(os.urandom(PART + 1))
-    store = AutoStore(f"s3://{s3_bucket}", **fault_options(s3_server, proxy.endpoint_url, max_retries=1))
-    refused = proxy.fail(500, times=None, method="POST", target=r"uploadId=")
-    uri = f"s3://{s3_bucket}/up/incomplete.bin"
+def test_faults_permanent_failure_to_complete_aborts_the_upload(rig: Rig) -> None:
+    source, _ = rig.source(PART + 1)
+    refused = rig.proxy.fail(500, times=None, method="POST", target=r"uploadId=")
     with pytest.raises(TransferError) as failure:
-        AutoPath(uri, store=store).upload_from(source)
-    assert uri in str(failure.value)
+        AutoPath(rig.uri("up/incomplete.bin"), store=rig.store(max_retries=1)).upload_from(source)
+    assert rig.uri("up/incomplete.bin") in str(failure.value)
     assert refused.applied == 2
-    assert object_on_server(server, s3_bucket, "up/incomplete.bin") is None
-    assert open_uploads(server, s3_bucket) == []
+    assert rig.on_server("up/incomplete.bin") is None
+    assert rig.open_uploads() == []
 
 
-def test_faults_permanent_write_failure_keeps_the_previous_value(
-    s3_server: LocalS3Server, s3_bucket: str, proxy: FaultProxy, server: Any, tmp_path: Path
-) -> None:
-    options = fault_options(
-        s3_server, proxy.endpoint_url, max_retries=1, cache_enabled=True, cache_dir=tmp_path / "cache"
-    )
-    store = AutoStore(f"s3://{s3_bucket}", **options)
+def test_faults_permanent_write_failure_keeps_the_previous_value(rig: Rig) -> None:
+    store = rig.store(max_retries=1, cache_enabled=True, cache_dir=rig.tmp / "cache")
     store["value.bin"] = b"old value"
-    proxy.fail(503, times=None, method="PUT")
+    rig.proxy.fail(503, times=None, method="PUT")
     with pytest.raises(TransferError) as failure:
         store["value.bin"] = b"new value"
-    assert f"s3://{s3_bucket}/value.bin" in str(failure.value)
+    assert rig.uri("value.bin") in str(failure.value)
     with pytest.raises(TransferError):
         store["other.bin"] = b"never stored"
-    proxy.clear()
-    assert object_on_server(server, s3_bucket, "value.bin") == b"old value"
-    assert object_on_server(server, s3_bucket, "other.bin") is None
+    rig.proxy.clear()
+    assert rig.on_server("value.bin") == b"old value"
+    assert rig.on_server("other.bin") is None
     assert store["value.bin"] == b"old value"
     assert "other" not in store
 
 
 @pytest.mark.parametrize("size", [64 * 1024, 3 * PART], ids=["small", "multipart"])
 def test_faults_permanent_dropped_downloads_fail_and_leave_no_file_or_cache_entry(
-    s3_server: LocalS3Server, s3_bucket: str, proxy: FaultProxy, server: Any, tmp_path: Path, size: int
+    rig: Rig, size: int
 ) -> None:
     data = os.urandom(size)
-    server.put_object(Bucket=s3_bucket, Key="dl/value.bin", Body=data)
-    cache_dir = tmp_path / "cache"
-    options = fault_options(
-        s3_server, proxy.endpoint_url, max_retries=2, cache_enabled=True, cache_dir=cache_dir
-    )
-    cached = AutoStore(f"s3://{s3_bucket}", **options)
-    plain = AutoStore(f"s3://{s3_bucket}", **fault_options(s3_server, proxy.endpoint_url, max_retries=2))
-    uri = f"s3://{s3_bucket}/dl/value.bin"
-    drops = proxy.drop(after_bytes=1000, times=None, method="GET")
+    rig.put("dl/value.bin", data)
+    cache_dir = rig.tmp / "cache"
+    cached = rig.store(max_retries=2, cache_enabled=True, cache_dir=cache_dir)
+    plain = rig.store(max_retries=2)
+    uri = rig.uri("dl/value.bin")
+    drops = rig.proxy.drop(after_bytes=1000, times=None, method="GET")
 
-    destination = tmp_path / "out" / "value.bin"
+    destination = rig.tmp / "out" / "value.bin"
     with pytest.raises(TransferError) as failure:
         AutoPath(uri, store=plain).download_to(destination)
     assert uri in str(failure.value)
-    assert leftovers(tmp_path / "out") == []
+    assert leftovers(rig.tmp / "out") == []
 
     with pytest.raises(TransferError) as failure:
         cached["dl/value.bin"]
@@ -263,26 +260,24 @@ def test_faults_permanent_dropped_downloads_fail_and_leave_no_file_or_cache_entr
     assert drops.applied >= 6
     assert [name for name in leftovers(cache_dir) if name.startswith("objects")] == []
 
-    proxy.clear()
+    rig.proxy.clear()
     assert cached["dl/value.bin"] == data
     assert AutoPath(uri, store=plain).download_to(destination).read_bytes() == data
-    assert leftovers(tmp_path / "out") == ["value.bin"]
+    assert leftovers(rig.tmp / "out") == ["value.bin"]
 
 
-def test_faults_permanent_5xx_fail_with_the_uri_and_no_retry_storm(
-    s3_server: LocalS3Server, s3_bucket: str, proxy: FaultProxy, server: Any
-) -> None:
-    server.put_object(Bucket=s3_bucket, Key="k.bin", Body=b"value")
-    store = AutoStore(f"s3://{s3_bucket}", **fault_options(s3_server, proxy.endpoint_url, max_retries=2))
-    refused = proxy.fail(503, times=None)
+def test_faults_permanent_5xx_fail_with_the_uri_after_the_configured_retries(rig: Rig) -> None:
+    rig.put("k.bin", b"value")
+    store = rig.store(max_retries=2)
+    refused = rig.proxy.fail(503, times=None)
     with pytest.raises(TransferError) as failure:
         store["k.bin"]
-    assert f"s3://{s3_bucket}/k.bin" in str(failure.value)
+    assert rig.uri("k.bin") in str(failure.value)
     assert "503" in str(failure.value)
     assert refused.applied == 3  # the request and max_retries retries, then the error
     with pytest.raises(AutoStoreError) as failure:
         list(store.keys())
-    assert f"s3://{s3_bucket}" in str(failure.value)
+    assert f"s3://{rig.bucket}" in str(failure.value)
 
 
 # --- stalls longer than the timeout ---------------------------------------------------------------
@@ -294,64 +289,50 @@ def test_faults_permanent_5xx_fail_with_the_uri_and_no_retry_storm(
     ids=["before-head", "mid-body", "mid-ranged-body"],
 )
 def test_faults_stall_longer_than_the_timeout_raises_a_timeout(
-    s3_server: LocalS3Server,
-    s3_bucket: str,
-    proxy: FaultProxy,
-    server: Any,
-    tmp_path: Path,
-    after_bytes: int | None,
-    key: str,
+    rig: Rig, after_bytes: int | None, key: str
 ) -> None:
-    server.put_object(Bucket=s3_bucket, Key="small.bin", Body=os.urandom(MIB))
-    server.put_object(Bucket=s3_bucket, Key="big.bin", Body=os.urandom(2 * PART))
-    store = AutoStore(f"s3://{s3_bucket}", **fault_options(s3_server, proxy.endpoint_url, max_retries=1))
+    rig.put("small.bin", os.urandom(MIB))
+    rig.put("big.bin", os.urandom(2 * PART))
     # Far longer than the 1 s timeout: only the timeout can end the read.
-    stalls = proxy.stall(600, after_bytes=after_bytes, times=None, method="GET")
-    destination = tmp_path / "out" / key
-    with pytest.raises(TimeoutError) as failure:
-        AutoPath(f"s3://{s3_bucket}/{key}", store=store).download_to(destination)
-    assert isinstance(failure.value, TransferError)
+    stalls = rig.proxy.stall(600, after_bytes=after_bytes, times=None, method="GET")
+    destination = rig.tmp / "out" / key
+    with pytest.raises(TransferTimeoutError) as failure:
+        AutoPath(rig.uri(key), store=rig.store(max_retries=1)).download_to(destination)
+    assert isinstance(failure.value, TimeoutError)
     message = str(failure.value)
-    assert f"s3://{s3_bucket}/{key}" in message
-    assert "timed out" in message
+    assert rig.uri(key) in message
+    assert "timed out: no progress for 1 s" in message
     assert stalls.applied >= 2
-    assert leftovers(tmp_path / "out") == []
+    assert leftovers(rig.tmp / "out") == []
 
 
-def test_faults_stalled_part_upload_times_out_and_is_aborted(
-    s3_server: LocalS3Server, s3_bucket: str, proxy: FaultProxy, server: Any, tmp_path: Path
-) -> None:
-    source = tmp_path / "big.bin"
-    source.write_bytes(os.urandom(PART + 1))
-    store = AutoStore(f"s3://{s3_bucket}", **fault_options(s3_server, proxy.endpoint_url, max_retries=1))
-    stalls = proxy.stall(600, times=None, method="PUT", target=r"partNumber=")
-    uri = f"s3://{s3_bucket}/up/stalled.bin"
+def test_faults_stalled_part_upload_times_out_and_is_aborted(rig: Rig) -> None:
+    source, _ = rig.source(PART + 1)
+    stalls = rig.proxy.stall(600, times=None, method="PUT", target=r"partNumber=")
     with pytest.raises(TimeoutError) as failure:
-        AutoPath(uri, store=store).upload_from(source)
-    assert uri in str(failure.value)
+        AutoPath(rig.uri("up/stalled.bin"), store=rig.store(max_retries=1)).upload_from(source)
+    assert rig.uri("up/stalled.bin") in str(failure.value)
     assert stalls.applied >= 2
-    assert object_on_server(server, s3_bucket, "up/stalled.bin") is None
-    assert open_uploads(server, s3_bucket) == []
+    assert rig.on_server("up/stalled.bin") is None
+    assert rig.open_uploads() == []
 
 
 # --- the server itself goes away ------------------------------------------------------------------
 
 
-def test_faults_same_store_recovers_after_the_server_is_killed_and_restarted(
-    s3_server: LocalS3Server, s3_bucket: str
-) -> None:
-    store = AutoStore(f"s3://{s3_bucket}", **fault_options(s3_server, s3_server.endpoint_url, max_retries=1))
+def test_faults_same_store_recovers_after_the_server_is_killed_and_restarted(rig: Rig) -> None:
+    store = rig.store(through_proxy=False, max_retries=1)
     store["before.bin"] = b"written before the crash"
-    assert store["before.bin"] == b"written before the crash"  # the connection pool now holds a connection
-    s3_server.kill()
+    assert store["before.bin"] == b"written before the crash"  # the pool now holds a connection
+    rig.s3.kill()
     try:
         with pytest.raises(TransferError) as failure:
             store["before.bin"]
-        assert f"s3://{s3_bucket}/before.bin" in str(failure.value)
+        assert rig.uri("before.bin") in str(failure.value)
         with pytest.raises(TransferError):
             store["during.bin"] = b"cannot be written"
     finally:
-        s3_server.restart()
+        rig.s3.restart()
     assert store["before.bin"] == b"written before the crash"
     store["after.bin"] = b"written after the restart"
     assert store["after.bin"] == b"written after the restart"
@@ -361,42 +342,23 @@ def test_faults_same_store_recovers_after_the_server_is_killed_and_restarted(
 # --- LIST answered 403 or 404 -----------------------------------------------------------------------
 
 
-def test_faults_listing_refused_or_missing_bucket_raise_builtin_errors(
-    s3_server: LocalS3Server, s3_bucket: str, proxy: FaultProxy
-) -> None:
+def test_faults_listing_refused_or_missing_bucket_raise_builtin_errors(rig: Rig) -> None:
     missing = f"missing-{uuid.uuid4().hex}"
-    store = _core.Store(
-        f"s3://{missing}",
-        access_key_id=s3_server.access_key_id,
-        secret_access_key=s3_server.secret_access_key,
-        endpoint=s3_server.endpoint_url,
-        region=s3_server.region,
-        max_retries=1,
-        retry_delay=0.05,
-    )
     with pytest.raises(FileNotFoundError) as not_found:
-        store.list("")
+        rig.core_store(missing, endpoint=rig.s3.endpoint_url).list("")
     assert isinstance(not_found.value, AutoStoreError)
     assert f"s3://{missing}" in str(not_found.value)
+    assert "NoSuchBucket" in str(not_found.value)
 
-    wrong_secret = _core.Store(
-        f"s3://{s3_bucket}",
-        access_key_id=s3_server.access_key_id,
-        secret_access_key="not-the-secret",
-        endpoint=s3_server.endpoint_url,
-        region=s3_server.region,
-        max_retries=1,
-        retry_delay=0.05,
-    )
+    wrong_secret = rig.core_store(endpoint=rig.s3.endpoint_url, secret_access_key="not-the-secret")
     with pytest.raises(PermissionError) as refused:
         wrong_secret.list("some/prefix")
     assert isinstance(refused.value, AutoStoreError)
-    assert f"s3://{s3_bucket}/some/prefix" in str(refused.value)
+    assert rig.uri("some/prefix") in str(refused.value)
     assert "not-the-secret" not in str(refused.value)
 
-    through_proxy = AutoStore(f"s3://{s3_bucket}", **fault_options(s3_server, proxy.endpoint_url))
-    forbidden = proxy.fail(403, times=None, method="GET", target=r"list-type=2")
+    forbidden = rig.proxy.fail(403, times=None, method="GET", target=r"list-type=2")
     with pytest.raises(PermissionError) as refused:
-        list(through_proxy.keys())
-    assert f"s3://{s3_bucket}" in str(refused.value)
+        list(rig.store().keys())
+    assert f"s3://{rig.bucket}" in str(refused.value)
     assert forbidden.applied >= 1
