@@ -194,3 +194,60 @@ impl From<CoreError> for PyErr {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generic(text: &str) -> object_store::Error {
+        object_store::Error::Generic {
+            store: "S3",
+            source: text.to_string().into(),
+        }
+    }
+
+    #[test]
+    fn generic_list_errors_reveal_their_status_and_s3_code() {
+        let missing = generic(
+            "Error performing list request: Error performing GET http://h/b?list-type=2 in 2ms - \
+             Server returned non-2xx status code: 404 Not Found: <?xml version=\"1.0\"?>\
+             <Error><Code>NoSuchBucket</Code></Error>",
+        );
+        assert_eq!(generic_status(&missing), Some(404));
+        let text = concise(&missing);
+        assert!(text.ends_with("404 Not Found (NoSuchBucket)"), "{text}");
+        assert!(!text.contains("<?xml"), "{text}");
+        let refused = generic("... non-2xx status code: 403 Forbidden: ");
+        assert_eq!(generic_status(&refused), Some(403));
+        assert_eq!(
+            generic_status(&generic("HTTP error: connection refused")),
+            None
+        );
+        let not_generic = object_store::Error::NotFound {
+            path: "k".into(),
+            source: "non-2xx status code: 404 Not Found".into(),
+        };
+        assert_eq!(generic_status(&not_generic), None);
+    }
+
+    #[test]
+    fn timeouts_are_found_anywhere_in_the_chain() {
+        let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "operation timed out");
+        let timed_out = object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(io),
+        };
+        assert!(is_timeout(&timed_out));
+        assert!(!is_timeout(&generic(
+            "Server returned non-2xx status code: 503"
+        )));
+        let err = CoreError::Stalled {
+            uri: "s3://b/k".into(),
+            seconds: 1.5,
+            source: timed_out,
+        };
+        assert!(err
+            .to_string()
+            .starts_with("s3://b/k: timed out: no progress for 1.5 s"));
+    }
+}
