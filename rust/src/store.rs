@@ -23,6 +23,8 @@ use url::Url;
 
 use crate::error::CoreError;
 
+mod stall;
+
 /// Everything a store is built from. Secrets live here and nowhere else; `Debug` hides them.
 #[derive(Clone)]
 pub struct StoreConfig {
@@ -182,12 +184,19 @@ impl CoreStore {
             .clone()
             .unwrap_or_else(|| "us-east-1".to_string());
         let mut client = ClientOptions::new()
-            // Stalls, not whole transfers, time out: a 5 GB download may take many minutes.
+            // Stalls, not whole transfers, time out: a 5 GB download may take many minutes. The
+            // connector below enforces that; reqwest's read timeout would also cut off a slow upload.
             .with_timeout_disabled()
-            .with_read_timeout(config.timeout)
             .with_connect_timeout(config.connect_timeout)
             .with_pool_max_idle_per_host(config.max_concurrency.max(16))
             .with_allow_invalid_certificates(!config.verify);
+        let mut connector = stall::StallConnector {
+            timeout: config.timeout,
+            connect_timeout: config.connect_timeout,
+            pool_max_idle_per_host: config.max_concurrency.max(16),
+            allow_http: false,
+            allow_invalid_certificates: !config.verify,
+        };
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(bucket)
             .with_region(&region)
@@ -216,6 +225,7 @@ impl CoreStore {
                 )));
             }
             client = client.with_allow_http(endpoint_url.scheme() == "http");
+            connector.allow_http = endpoint_url.scheme() == "http";
             builder = builder.with_endpoint(endpoint.trim_end_matches('/'));
         }
         // S3-compatible services are reached by path unless asked: bucket names need no DNS entries.
@@ -229,9 +239,13 @@ impl CoreStore {
         if let Some(token) = &config.session_token {
             builder = builder.with_token(token);
         }
-        let s3 = builder.with_client_options(client).build().map_err(|err| {
-            CoreError::Config(format!("cannot configure {scheme}://{bucket}: {err}"))
-        })?;
+        let s3 = builder
+            .with_client_options(client)
+            .with_http_connector(connector)
+            .build()
+            .map_err(|err| {
+                CoreError::Config(format!("cannot configure {scheme}://{bucket}: {err}"))
+            })?;
         let s3 = Arc::new(S3Store {
             inner: Arc::new(s3),
             max_retries: config.max_retries,

@@ -8,7 +8,9 @@ parsing just enough HTTP to tell requests apart, and applies the first matching 
 - ``stall``: stop forwarding for ``seconds`` — before the response head (``after_bytes=None``) or after
   ``after_bytes`` bytes of its body;
 - ``reset``: read ``after_bytes`` bytes of the request body (a multipart part PUT, say), then reset the
-  connection (RST, not FIN).
+  connection (RST, not FIN);
+- ``throttle``: forward the request and response bodies at ``rate`` bytes per second, in small pieces
+  (a slow link that never stalls).
 
 A fault applies to the next ``times`` matching requests, or to every one when ``times`` is ``None``.
 Every request is recorded in :attr:`FaultProxy.log` with the fault applied to it, so a test can prove
@@ -34,7 +36,7 @@ _PIECE = 64 * 1024
 _HEAD_LIMIT = 1024 * 1024
 _ERROR_CODES = {403: "AccessDenied", 500: "InternalError", 502: "BadGateway", 503: "ServiceUnavailable"}
 
-FaultKind = Literal["status", "drop", "stall", "reset"]
+FaultKind = Literal["status", "drop", "stall", "reset", "throttle"]
 
 
 @dataclass
@@ -51,6 +53,8 @@ class Fault:
     status: int = 503
     after_bytes: int | None = 0
     seconds: float = 0.0
+    rate: float = 0.0
+    """Bytes per second of a ``throttle``."""
     applied: int = 0
     """How many requests it was applied to so far."""
 
@@ -149,8 +153,14 @@ def _reset(writer: asyncio.StreamWriter) -> None:
 class FaultProxy:
     """A TCP proxy on a free port of 127.0.0.1 forwarding to ``upstream_port``, with injectable faults."""
 
-    def __init__(self, upstream_port: int, *, upstream_host: str = _HOST) -> None:
+    def __init__(
+        self, upstream_port: int, *, upstream_host: str = _HOST, receive_buffer: int | None = None
+    ) -> None:
+        """Forward to ``upstream_port``; ``receive_buffer`` caps the kernel's buffer for each client
+        connection (``SO_RCVBUF``), so that a ``throttle`` slows the client itself instead of filling
+        megabytes of buffers that hide it."""
         self.upstream = (upstream_host, upstream_port)
+        self.receive_buffer = receive_buffer
         self.log: list[Exchange] = []
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -228,6 +238,12 @@ class FaultProxy:
         """Reset the connection after reading ``after_bytes`` bytes of the request body."""
         return self.add(Fault("reset", times, method, target, after_bytes=after_bytes))
 
+    def throttle(
+        self, rate: float, *, times: int | None = 1, method: str | None = None, target: str | None = None
+    ) -> Fault:
+        """Forward request and response bodies at ``rate`` bytes per second."""
+        return self.add(Fault("throttle", times, method, target, rate=rate))
+
     def reset_part_uploads(self, after_bytes: int = 64 * 1024, *, times: int | None = 1) -> Fault:
         """Reset multipart part uploads (``PUT ...?partNumber=...``) partway through their bodies."""
         return self.reset(after_bytes, times=times, method="PUT", target=r"[?&]partNumber=")
@@ -262,8 +278,13 @@ class FaultProxy:
             loop = asyncio.new_event_loop()
             self._loop = loop
             try:
+                listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                if self.receive_buffer is not None:
+                    # Accepted sockets inherit it; set before listen() so the window scale agrees.
+                    listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
+                listener.bind((_HOST, 0))
                 self._server = loop.run_until_complete(
-                    asyncio.start_server(self._serve, _HOST, 0, limit=_HEAD_LIMIT)
+                    asyncio.start_server(self._serve, sock=listener, limit=_HEAD_LIMIT)
                 )
                 self.port = self._server.sockets[0].getsockname()[1]
             except BaseException as error:  # reported to start()
@@ -356,9 +377,12 @@ class FaultProxy:
                         _reset(client_writer)
                         up_writer.close()
                         raise _Dropped
-                    up_writer.write(piece)
+                    if fault is not None and fault.kind == "throttle":
+                        await self._trickle(piece, up_writer, fault.rate)
+                    else:
+                        up_writer.write(piece)
+                        await up_writer.drain()
                     sent += len(piece)
-                    await up_writer.drain()
                 await up_writer.drain()
                 if fault is not None and fault.kind == "reset":  # a body shorter than after_bytes
                     _reset(client_writer)
@@ -406,9 +430,21 @@ class FaultProxy:
                     raise _Dropped
                 await asyncio.sleep(pending.seconds)
                 piece, sent, pending = piece[cut:], sent + cut, None
-            writer.write(piece)
+            if fault is not None and fault.kind == "throttle":
+                await self._trickle(piece, writer, fault.rate)
+            else:
+                writer.write(piece)
+                await writer.drain()
             sent += len(piece)
+
+    @staticmethod
+    async def _trickle(piece: bytes, writer: asyncio.StreamWriter, rate: float) -> None:
+        """Write ``piece`` at ``rate`` bytes per second, a tenth of a second's worth at a time."""
+        step = max(1, int(rate / 10))
+        for start in range(0, len(piece), step):
+            writer.write(piece[start : start + step])
             await writer.drain()
+            await asyncio.sleep(min(step, len(piece) - start) / rate)
 
     @staticmethod
     async def _answer_error(writer: asyncio.StreamWriter, status: int, target: str) -> None:

@@ -317,6 +317,30 @@ def test_faults_stalled_part_upload_times_out_and_is_aborted(rig: Rig) -> None:
     assert rig.open_uploads() == []
 
 
+def test_faults_slow_transfers_longer_than_the_timeout_succeed(s3_server: LocalS3Server, rig: Rig) -> None:
+    # A small receive buffer at the proxy keeps the kernel from absorbing the throttled upload: the
+    # client itself must send slowly, as over a slow link. What stays buffered (a few MiB on
+    # loopback) drains well within the timeout; the whole part takes twice the timeout.
+    with FaultProxy(s3_server.port, receive_buffer=64 * 1024) as slow_link:
+        store = rig.store(
+            endpoint_url=slow_link.endpoint_url, timeout=1.5, max_retries=0, multipart_chunksize=36 * MIB
+        )
+        source, data = rig.source(36 * MIB + 1)
+        throttled = slow_link.throttle(12 * MIB, times=None, method="PUT", target=r"partNumber=1&")
+        AutoPath(rig.uri("slow/up.bin"), store=store).upload_from(source)
+        assert throttled.applied == 1
+        [part] = slow_link.requests("PUT", r"partNumber=1&")
+        assert part.finished is not None
+        assert part.finished - part.started > 1.5 * 1.5
+        assert rig.on_server("slow/up.bin") == data
+
+        rig.put("slow/down.bin", data[: 4 * MIB])
+        slow_link.clear()
+        throttled = slow_link.throttle(2 * MIB, times=None, method="GET")
+        assert store["slow/down.bin"] == data[: 4 * MIB]
+        assert throttled.applied == 1
+
+
 # --- the server itself goes away ------------------------------------------------------------------
 
 
