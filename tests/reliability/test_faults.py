@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from tests.reliability.faultproxy import FaultProxy
+from faultproxy import FaultProxy
 
 from autostore import AutoPath, AutoStore, _core
 from autostore.exceptions import AutoStoreError, TransferError, TransferTimeoutError
