@@ -23,6 +23,7 @@ from autostore.exceptions import (
     ObjectNotFoundError,
     PreconditionFailedError,
     TransferError,
+    TransferTimeoutError,
 )
 from autostore.options import Options
 from autostore.settings import config, load_dotenv, setup_logging
@@ -48,6 +49,7 @@ __all__ = [
     "Options",
     "PreconditionFailedError",
     "TransferError",
+    "TransferTimeoutError",
     "__version__",
     "config",
     "load_dotenv",

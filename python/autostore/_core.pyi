@@ -4,7 +4,9 @@ Every blocking call releases the GIL and runs on one process-wide tokio runtime.
 the store's root (the bucket for ``s3://bucket``, the directory for ``file:///root``), use ``/`` as the
 separator and never start with ``/``. Errors are the classes of :mod:`autostore.exceptions`:
 a missing object raises :class:`~autostore.exceptions.ObjectNotFoundError` (a ``FileNotFoundError``),
-refused credentials :class:`~autostore.exceptions.AccessDeniedError` (a ``PermissionError``), and every
+refused credentials :class:`~autostore.exceptions.AccessDeniedError` (a ``PermissionError``), a request
+that makes no progress for ``timeout`` seconds on every retry
+:class:`~autostore.exceptions.TransferTimeoutError` (a ``TimeoutError``), and every
 message names the URI.
 """
 

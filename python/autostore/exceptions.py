@@ -26,6 +26,7 @@ __all__ = [
     "PathNotADirectoryError",
     "PreconditionFailedError",
     "TransferError",
+    "TransferTimeoutError",
 ]
 
 
@@ -89,6 +90,14 @@ class HandlerError(AutoStoreError, ValueError):
 
 class TransferError(AutoStoreError, OSError):
     """A network or I/O failure that retries could not overcome."""
+
+
+class TransferTimeoutError(TransferError, TimeoutError):
+    """A request made no progress for longer than the ``timeout`` option, on every retry.
+
+    The timeout measures stalls, not whole transfers: a long download that keeps moving never
+    raises this.
+    """
 
 
 class ForkedProcessError(AutoStoreError, RuntimeError):

@@ -1,19 +1,29 @@
 //! Object stores built from a URL and options, and the identity that names a store without secrets.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::list::{PaginatedListOptions, PaginatedListResult, PaginatedListStore};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{BackoffConfig, ClientOptions, ObjectStore, RetryConfig};
+use object_store::{
+    BackoffConfig, ClientOptions, CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload,
+    ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions,
+    RetryConfig,
+};
 use url::Url;
 
 use crate::error::CoreError;
+
+mod stall;
 
 /// Everything a store is built from. Secrets live here and nowhere else; `Debug` hides them.
 #[derive(Clone)]
@@ -76,7 +86,7 @@ impl std::fmt::Debug for StoreConfig {
 
 /// The concrete backend, kept alongside the `dyn ObjectStore` for what the trait does not offer.
 pub enum Backend {
-    S3(Arc<AmazonS3>),
+    S3(Arc<S3Store>),
     /// Local files under `root`.
     Local(PathBuf),
     Memory,
@@ -174,12 +184,19 @@ impl CoreStore {
             .clone()
             .unwrap_or_else(|| "us-east-1".to_string());
         let mut client = ClientOptions::new()
-            // Stalls, not whole transfers, time out: a 5 GB download may take many minutes.
+            // Stalls, not whole transfers, time out: a 5 GB download may take many minutes. The
+            // connector below enforces that; reqwest's read timeout would also cut off a slow upload.
             .with_timeout_disabled()
-            .with_read_timeout(config.timeout)
             .with_connect_timeout(config.connect_timeout)
             .with_pool_max_idle_per_host(config.max_concurrency.max(16))
             .with_allow_invalid_certificates(!config.verify);
+        let mut connector = stall::StallConnector {
+            timeout: config.timeout,
+            connect_timeout: config.connect_timeout,
+            pool_max_idle_per_host: config.max_concurrency.max(16),
+            allow_http: false,
+            allow_invalid_certificates: !config.verify,
+        };
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(bucket)
             .with_region(&region)
@@ -208,6 +225,7 @@ impl CoreStore {
                 )));
             }
             client = client.with_allow_http(endpoint_url.scheme() == "http");
+            connector.allow_http = endpoint_url.scheme() == "http";
             builder = builder.with_endpoint(endpoint.trim_end_matches('/'));
         }
         // S3-compatible services are reached by path unless asked: bucket names need no DNS entries.
@@ -221,9 +239,18 @@ impl CoreStore {
         if let Some(token) = &config.session_token {
             builder = builder.with_token(token);
         }
-        let s3 = Arc::new(builder.with_client_options(client).build().map_err(|err| {
-            CoreError::Config(format!("cannot configure {scheme}://{bucket}: {err}"))
-        })?);
+        let s3 = builder
+            .with_client_options(client)
+            .with_http_connector(connector)
+            .build()
+            .map_err(|err| {
+                CoreError::Config(format!("cannot configure {scheme}://{bucket}: {err}"))
+            })?;
+        let s3 = Arc::new(S3Store {
+            inner: Arc::new(s3),
+            max_retries: config.max_retries,
+            retry_delay: config.retry_delay,
+        });
         let identity = format!(
             "s3://{bucket}?endpoint={}&region={region}&profile={}",
             config.endpoint.as_deref().unwrap_or("aws"),
@@ -260,10 +287,214 @@ impl CoreStore {
         }
     }
 
-    /// Maps an `object_store` error onto this store's URI for `key`.
+    /// Maps an `object_store` error onto this store's URI for `key`; a timeout becomes
+    /// [`CoreError::Stalled`], which names the configured timeout.
     pub fn err(&self, key: &str) -> impl FnOnce(object_store::Error) -> CoreError + '_ {
         let uri = self.uri(key);
-        move |source| CoreError::store(uri, source)
+        move |source| {
+            if crate::error::is_timeout(&source) {
+                CoreError::Stalled {
+                    uri,
+                    seconds: self.config.timeout.as_secs_f64(),
+                    source,
+                }
+            } else {
+                CoreError::store(uri, source)
+            }
+        }
+    }
+}
+
+/// An S3 store whose listings survive a response body that breaks off.
+///
+/// object_store retries a LIST whose request fails or is answered 5xx, but not one whose body is
+/// cut short (a dropped connection, a stall past the timeout): the whole listing would fail. Each
+/// page is a plain GET, safe to repeat with the same continuation token, so this retries the page
+/// with the store's retry settings. Everything else goes straight to [`AmazonS3`].
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    inner: Arc<AmazonS3>,
+    max_retries: usize,
+    retry_delay: Duration,
+}
+
+impl std::fmt::Display for S3Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+/// Whether a LIST failed while its response body was being read (the request itself succeeded).
+fn is_broken_list_body(err: &object_store::Error) -> bool {
+    std::iter::successors(Some(err as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    })
+    .any(|e| {
+        e.to_string()
+            .starts_with("Error getting list response body")
+    })
+}
+
+impl S3Store {
+    async fn page(
+        &self,
+        prefix: Option<&str>,
+        options: PaginatedListOptions,
+    ) -> object_store::Result<PaginatedListResult> {
+        let mut delay = self.retry_delay;
+        let max_delay = self
+            .retry_delay
+            .saturating_mul(16)
+            .max(Duration::from_secs(1));
+        let mut retries = 0;
+        loop {
+            match self.inner.list_paginated(prefix, options.clone()).await {
+                Err(err) if retries < self.max_retries && is_broken_list_body(&err) => {
+                    retries += 1;
+                    tokio::time::sleep(delay).await;
+                    delay = delay.saturating_mul(2).min(max_delay);
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Pages of `prefix/` (the whole bucket for an empty prefix), as object_store's S3 list does.
+    fn pages(
+        &self,
+        prefix: Option<&Path>,
+        delimiter: bool,
+    ) -> BoxStream<'static, object_store::Result<ListResult>> {
+        let prefix = prefix
+            .filter(|p| !p.as_ref().is_empty())
+            .map(|p| format!("{}{}", p.as_ref(), object_store::path::DELIMITER));
+        let store = self.clone();
+        futures::stream::try_unfold(Some(None::<String>), move |next| {
+            let (store, prefix) = (store.clone(), prefix.clone());
+            async move {
+                let Some(page_token) = next else {
+                    return Ok(None);
+                };
+                let options = PaginatedListOptions {
+                    delimiter: delimiter.then_some(Cow::Borrowed(object_store::path::DELIMITER)),
+                    page_token,
+                    ..Default::default()
+                };
+                let page = store.page(prefix.as_deref(), options).await?;
+                Ok(Some((page.result, page.page_token.map(Some))))
+            }
+        })
+        .boxed()
+    }
+
+    fn objects(
+        &self,
+        prefix: Option<&Path>,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.pages(prefix, false)
+            .map_ok(|page| futures::stream::iter(page.objects.into_iter().map(Ok)))
+            .try_flatten()
+            .boxed()
+    }
+}
+
+#[async_trait::async_trait]
+impl PaginatedListStore for S3Store {
+    async fn list_paginated(
+        &self,
+        prefix: Option<&str>,
+        options: PaginatedListOptions,
+    ) -> object_store::Result<PaginatedListResult> {
+        self.page(prefix, options).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for S3Store {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[std::ops::Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.objects(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        // Left to object_store, which knows where S3 Express lacks start-after.
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        let mut pages = self.pages(prefix, true);
+        let mut prefixes = std::collections::BTreeSet::new();
+        let mut objects = Vec::new();
+        while let Some(page) = pages.try_next().await? {
+            prefixes.extend(page.common_prefixes);
+            objects.extend(page.objects);
+        }
+        Ok(ListResult {
+            common_prefixes: prefixes.into_iter().collect(),
+            objects,
+            extensions: Default::default(),
+        })
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+
+    async fn rename_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: RenameOptions,
+    ) -> object_store::Result<()> {
+        self.inner.rename_opts(from, to, options).await
     }
 }
 

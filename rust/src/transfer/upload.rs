@@ -40,6 +40,15 @@ impl MultipartGuard {
             .expect("upload present until completed")
     }
 
+    /// Aborts now, waiting for the server's answer (the drop path can only start an abort).
+    async fn abort(mut self) {
+        if let Some(mut upload) = self.upload.take() {
+            // The error that made us abort is the one to report; a failed abort leaves parts that
+            // the bucket's lifecycle rules for incomplete uploads remove.
+            let _ = upload.abort().await;
+        }
+    }
+
     async fn complete(mut self) -> object_store::Result<PutResult> {
         let mut upload = self.upload.take().expect("upload present until completed");
         match upload.complete().await {
@@ -62,7 +71,9 @@ impl Drop for MultipartGuard {
     }
 }
 
-/// Uploads a stream of parts with at most `concurrency` in flight, aborting on any failure.
+/// Uploads a stream of parts with at most `concurrency` in flight. On any failure the parts still
+/// in flight are cancelled and the upload is aborted before the error is returned, so the server
+/// holds no parts of it once the caller sees the error.
 pub(super) async fn upload_parts<S>(
     store: &CoreStore,
     key: &str,
@@ -82,22 +93,32 @@ where
         upload: Some(upload),
     };
     let concurrency = store.config.max_concurrency;
-    let mut in_flight = FuturesUnordered::new();
-    while let Some(part) = parts.next().await {
-        let part = part?;
-        let len = part.len() as u64;
-        let request = guard.upload().put_part(PutPayload::from(part));
-        in_flight.push(async move { request.await.map(|()| len) });
-        while in_flight.len() >= concurrency {
-            if let Some(done) = in_flight.next().await {
-                counter.add(done.map_err(store.err(key))?);
+    let sent = async {
+        let mut in_flight = FuturesUnordered::new();
+        while let Some(part) = parts.next().await {
+            let part = part?;
+            let len = part.len() as u64;
+            let request = guard.upload().put_part(PutPayload::from(part));
+            in_flight.push(async move { request.await.map(|()| len) });
+            while in_flight.len() >= concurrency {
+                if let Some(done) = in_flight.next().await {
+                    counter.add(done.map_err(store.err(key))?);
+                }
             }
         }
+        while let Some(done) = in_flight.next().await {
+            counter.add(done.map_err(store.err(key))?);
+        }
+        Ok::<(), CoreError>(())
     }
-    while let Some(done) = in_flight.next().await {
-        counter.add(done.map_err(store.err(key))?);
+    .await;
+    match sent {
+        Ok(()) => guard.complete().await.map_err(store.err(key)),
+        Err(err) => {
+            guard.abort().await;
+            Err(err)
+        }
     }
-    guard.complete().await.map_err(store.err(key))
 }
 
 /// Reads a local file as a stream of `part` sized chunks, one chunk in memory per pending read.
