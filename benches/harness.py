@@ -685,10 +685,11 @@ def environment_info() -> dict[str, Any]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
     versions["SeaweedFS"] = _weed_version()
-    for name, command in (("aws cli", "aws"), ("s5cmd", "s5cmd")):
+    # s5cmd has a `version` subcommand and answers --version with its usage text.
+    for name, command, flag in (("aws cli", "aws", "--version"), ("s5cmd", "s5cmd", "version")):
         executable = _console_script(command)
         if executable is not None:
-            versions[name] = _command_version(executable)
+            versions[name] = _command_version(executable, flag)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -714,11 +715,11 @@ def _weed_version() -> str:
     return parts[2] if len(parts) > 2 else output
 
 
-def _command_version(executable: Path) -> str:
-    """The first word after the name in ``executable --version`` (``aws-cli/1.45.11 ...`` -> ``1.45.11``)."""
+def _command_version(executable: Path, flag: str) -> str:
+    """What ``executable flag`` prints as its version: ``aws-cli/1.45.11 ...`` gives ``1.45.11``."""
     try:
         completed = subprocess.run(
-            [str(executable), "--version"], check=False, capture_output=True, text=True, timeout=30
+            [str(executable), flag], check=False, capture_output=True, text=True, timeout=30
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"unknown ({type(error).__name__})"

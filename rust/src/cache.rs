@@ -62,6 +62,8 @@ struct Version {
     etag: Option<String>,
     /// Unix seconds; unknown for write-through entries.
     last_modified: Option<f64>,
+    /// When the download of this version was requested (Unix seconds); None for write-through.
+    requested_at: Option<f64>,
 }
 
 /// What a lookup decided to do for a key.
@@ -352,10 +354,12 @@ impl CoreCache {
             if_none_match,
             ..Default::default()
         };
+        let requested_at = now();
         let meta = download_file_with(store, key, &staged.path, options, counter).await?;
         let version = Version {
             etag: meta.e_tag,
             last_modified: Some(meta.last_modified.timestamp_micros() as f64 / 1e6),
+            requested_at: Some(requested_at),
         };
         self.place(namespace, key, &file, staged, version, Some(Event::Miss))
     }
@@ -374,6 +378,12 @@ impl CoreCache {
         make_private_file(&staged.path)?;
         let path = self.layout.absolute(file);
         self.index.write(|tx| {
+            if let Some(newer) = self.placed_since(tx, namespace, key, version.requested_at)? {
+                if let Some(event) = event {
+                    tx.count(event)?;
+                }
+                return Ok(newer);
+            }
             std::fs::rename(&staged.path, &path)
                 .map_err(|err| CoreError::io(path.display(), err))?;
             staged.placed = true;
@@ -408,6 +418,33 @@ impl CoreCache {
                 hit: false,
             })
         })
+    }
+
+    /// The intact entry of `key` placed after `requested_at`, which a download requested then must
+    /// not replace.
+    ///
+    /// Such an entry is at least as new as the download: a write-through of an upload that ended
+    /// after the request began, or a later read. Replacing it could bring back a value the server
+    /// no longer holds, and keep serving it until it expires.
+    fn placed_since(
+        &self,
+        tx: &Tx<'_>,
+        namespace: &str,
+        key: &str,
+        requested_at: Option<f64>,
+    ) -> Result<Option<CachedFile>, CoreError> {
+        let Some(requested_at) = requested_at else {
+            return Ok(None);
+        };
+        Ok(self
+            .intact(tx, namespace, key)?
+            .filter(|(row, _)| row.validated_at > requested_at)
+            .map(|(row, path)| CachedFile {
+                path,
+                etag: row.etag,
+                size: row.size,
+                hit: false,
+            }))
     }
 
     /// Drops least-recently-used entries, never (`namespace`, `key`), until the cache fits.
@@ -467,6 +504,7 @@ impl CoreCache {
         let version = Version {
             etag,
             last_modified: None,
+            requested_at: None,
         };
         self.place(&namespace, key, &file, staged, version, None)?;
         if move_file && !moved {

@@ -411,3 +411,68 @@ fn another_process_sees_hits_once_flushed_by_the_timer_or_the_drop() {
         "dropping a cache flushes its hits"
     );
 }
+
+/// Places `data` as a download of `key` requested at `requested_at`, as `download` does.
+fn place_download(
+    cache: &CoreCache,
+    store: &CoreStore,
+    key: &str,
+    data: &[u8],
+    requested_at: f64,
+) -> CachedFile {
+    let namespace = namespace(store);
+    let file = cache.layout.entry_file(&namespace, key);
+    let staged = Staged {
+        path: cache
+            .layout
+            .staging_file(&cache.layout.absolute(&file))
+            .unwrap(),
+        placed: false,
+    };
+    std::fs::write(&staged.path, data).unwrap();
+    let version = Version {
+        etag: Some(format!("\"{}\"", String::from_utf8_lossy(data))),
+        last_modified: None,
+        requested_at: Some(requested_at),
+    };
+    cache
+        .place(&namespace, key, &file, staged, version, Some(Event::Miss))
+        .unwrap()
+}
+
+#[test]
+fn a_download_never_replaces_an_entry_cached_after_it_was_requested() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache_in(&dir, None);
+    let store = memory("racing-fill");
+    // A reader's GET returns "old"; before its body is placed, a writer uploads "new" and caches it.
+    let requested_at = now();
+    let upload = dir.path().join("upload.bin");
+    std::fs::write(&upload, b"new").unwrap();
+    cache
+        .insert(&store, "k", &upload, Some("\"new\"".into()), false)
+        .unwrap();
+    let served = place_download(&cache, &store, "k", b"old", requested_at);
+    assert_eq!(served.etag.as_deref(), Some("\"new\""));
+    assert_eq!(std::fs::read(&served.path).unwrap(), b"new");
+    assert_eq!(
+        cache.entry(&store, "k").unwrap().unwrap().etag.as_deref(),
+        Some("\"new\"")
+    );
+    let staged_left = std::fs::read_dir(served.path.parent().unwrap())
+        .unwrap()
+        .filter(|entry| {
+            let name = entry.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with(".autostore-staging")
+        })
+        .count();
+    assert_eq!(staged_left, 0, "the staged download is removed");
+
+    // A download requested after the entry was cached is newer, and replaces it.
+    let served = place_download(&cache, &store, "k", b"newer", now());
+    assert_eq!(std::fs::read(&served.path).unwrap(), b"newer");
+    assert_eq!(
+        cache.entry(&store, "k").unwrap().unwrap().etag.as_deref(),
+        Some("\"newer\"")
+    );
+}
